@@ -1,0 +1,81 @@
+"""Where settings come from: keyword arguments, then the environment, then
+``[session_guard]`` in ``.streamlit/secrets.toml``, then defaults."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+logger = logging.getLogger("st_session_guard")
+
+DEFAULT_DIR: Final = ".st_session_guard"
+ENV: Final = {
+    "database_url": "SESSION_GUARD_DATABASE_URL",
+    "session_timeout": "SESSION_TIMEOUT",
+    "debounce_delay": "SESSION_GUARD_DEBOUNCE",
+    "secret": "SESSION_GUARD_SECRET",
+}
+
+
+def default_database_url() -> str:
+    """A SQLite file under ``.st_session_guard/`` in the working directory."""
+    return f"sqlite:///{Path(DEFAULT_DIR).resolve() / 'sessions.db'}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    session_timeout: float
+    """Seconds of inactivity after which a session expires."""
+    debounce_delay: float
+    """Seconds the write-behind engine waits to coalesce changes into one write."""
+    secret: str | None
+    """Key for signing the session cookie; None: one is generated and kept in the database."""
+    browser_debounce_ms: int = 150
+    cookie_name: str = "stsg"
+    max_payload_bytes: int = 2_000_000
+    """Largest message from the browser that is even parsed; larger ones are dropped."""
+
+
+def _secrets_section() -> Mapping[str, Any]:
+    """The ``[session_guard]`` table of Streamlit's secrets, or nothing when there is none."""
+    try:
+        import streamlit as st
+
+        section = st.secrets.get("session_guard", {})
+        return section if isinstance(section, Mapping) else {}
+    except Exception:  # no secrets.toml, or not inside a Streamlit app
+        return {}
+
+
+T = TypeVar("T")
+
+
+def _pick(name: str, overrides: Mapping[str, Any], parse: Callable[[Any], T], default: T) -> T:
+    if overrides.get(name) is not None:
+        return parse(overrides[name])
+    raw = os.environ.get(ENV[name])
+    source = ENV[name]
+    if raw is None:
+        raw, source = _secrets_section().get(name), f"secrets [session_guard].{name}"
+    if raw is None or raw == "":
+        return default
+    try:
+        return parse(raw)
+    except (TypeError, ValueError):
+        logger.warning("st-session-guard: ignoring %s=%r (not a valid value)", source, raw)
+        return default
+
+
+def resolve_settings(**overrides: Any) -> Settings:
+    """Settings for this process; keyword arguments that are not None win."""
+    return Settings(
+        database_url=_pick("database_url", overrides, str, default_database_url()),
+        session_timeout=_pick("session_timeout", overrides, float, 86_400.0),
+        debounce_delay=_pick("debounce_delay", overrides, float, 2.0),
+        secret=_pick("secret", overrides, str, None),
+    )
