@@ -1,0 +1,110 @@
+// Uncommitted typing: text that sits in a wrapped widget but has not reached
+// the server yet (no Enter, no blur). It is kept per widget key and offered
+// back to the server on the next page load.
+
+import type { DraftOut, DraftRecord, MirrorRecord, Path } from "./protocol";
+import { pathKey } from "./revisions";
+
+/** Widget key -> [form id, field], as the args' `drafts` carry it. */
+export type DraftPaths = Readonly<Record<string, readonly [string, string]>>;
+
+export function draftPath([formId, field]: readonly [string, string]): Path {
+  return ["forms", formId, field];
+}
+
+/**
+ * The class Streamlit puts on a keyed widget's container, spelled the way its
+ * frontend spells it (characters outside [A-Za-z0-9_-] become "-").
+ */
+export function keyClass(key: string): string {
+  return "st-key-" + key.trim().replace(/[^a-zA-Z0-9_-]/g, "-");
+}
+
+/** Container class -> widget key, for the keys whose drafts are captured. */
+export function classesOf(paths: DraftPaths): Map<string, string> {
+  const classes = new Map<string, string>();
+  for (const key of Object.keys(paths)) {
+    const cls = keyClass(key);
+    if (!classes.has(cls)) classes.set(cls, key);
+  }
+  return classes;
+}
+
+/** The little of an Element that matching needs, so it runs without a DOM. */
+export interface ElementLike {
+  readonly classList: Iterable<string>;
+  readonly parentElement: ElementLike | null;
+}
+
+/** The captured widget key whose container holds `el`, if any. */
+export function findDraftKey(
+  el: ElementLike | null,
+  classes: ReadonlyMap<string, string>,
+): string | undefined {
+  for (let node = el; node !== null; node = node.parentElement) {
+    for (const cls of node.classList) {
+      const key = classes.get(cls);
+      if (key !== undefined) return key;
+    }
+  }
+  return undefined;
+}
+
+function pathRevision(record: MirrorRecord, paths: DraftPaths, key: string): number | undefined {
+  const formField = paths[key];
+  if (formField === undefined) return undefined;
+  return record.revs[pathKey(draftPath(formField))] ?? 0;
+}
+
+/** Drafts typed after their path last changed; drafts of unknown keys are not offered. */
+export function liveDrafts(
+  drafts: Iterable<DraftRecord>,
+  paths: DraftPaths,
+  record: MirrorRecord,
+): DraftOut[] {
+  const out: DraftOut[] = [];
+  for (const { key, value, ts } of drafts) {
+    const rev = pathRevision(record, paths, key);
+    if (rev !== undefined && ts > rev) out.push({ key, value, ts });
+  }
+  return out;
+}
+
+/** Keys of drafts whose path has since been written at or after their time: already committed. */
+export function committedDrafts(
+  drafts: Iterable<DraftRecord>,
+  paths: DraftPaths,
+  record: MirrorRecord,
+): string[] {
+  const out: string[] = [];
+  for (const { key, ts } of drafts) {
+    const rev = pathRevision(record, paths, key);
+    if (rev !== undefined && rev >= ts) out.push(key);
+  }
+  return out;
+}
+
+/**
+ * Listens for typing in the app's document. Capture phase, because the
+ * widgets may stop the event from bubbling. Targets come from the parent
+ * frame, whose HTMLInputElement is not this frame's, so they are recognised
+ * by tag name rather than instanceof. Password fields are never captured.
+ * Returns the function that stops listening.
+ */
+export function captureDrafts(
+  doc: Document,
+  classes: () => ReadonlyMap<string, string>,
+  onDraft: (key: string, value: string) => void,
+): () => void {
+  const listener = (event: Event): void => {
+    const target = event.target as (Element & { value?: unknown; type?: unknown }) | null;
+    if (target === null || typeof target.value !== "string") return;
+    const tag = target.tagName;
+    if (tag !== "INPUT" && tag !== "TEXTAREA") return;
+    if (target.type === "password") return;
+    const key = findDraftKey(target, classes());
+    if (key !== undefined) onDraft(key, target.value);
+  };
+  doc.addEventListener("input", listener, true);
+  return () => doc.removeEventListener("input", listener, true);
+}

@@ -1,0 +1,260 @@
+// Pure merge rules of the mirror: no I/O, no clock, inputs never mutated.
+// Records are updated copy-on-write along the changed paths only, so applying
+// one change to a large session copies a handful of small objects.
+
+import {
+  PATH_ROOTS,
+  PROTOCOL_VERSION,
+  SCHEMA_VERSION,
+  type Change,
+  type DraftOut,
+  type GuardArgs,
+  type Json,
+  type MirrorRecord,
+  type Path,
+  type RestoreMessage,
+  type ResyncMessage,
+} from "./protocol";
+
+type Obj = Record<string, unknown>;
+
+const OBJECT_ROOTS: ReadonlySet<string> = new Set(["forms", "form_meta", "snapshots"]);
+
+export function emptyRecord(sessionId: string): MirrorRecord {
+  return {
+    schema: SCHEMA_VERSION,
+    session_id: sessionId,
+    revision: 0,
+    updated_at: 0,
+    forms: {},
+    form_meta: {},
+    snapshots: {},
+    revs: {},
+  };
+}
+
+export function isObject(value: unknown): value is Obj {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+export function isRevision(value: unknown): value is number {
+  return typeof value === "number" && Number.isFinite(value) && value >= 0;
+}
+
+/**
+ * A path must start at a mirrored root, and the object roots need a key below
+ * them so that `forms` and friends always stay objects. `__proto__` is refused
+ * because assigning it would swap a record's prototype instead of storing data.
+ */
+export function isPath(value: unknown): value is Path {
+  if (!Array.isArray(value) || value.length === 0) return false;
+  if (!value.every((s) => typeof s === "string" && s !== "__proto__")) return false;
+  const root = value[0] as string;
+  if (!(PATH_ROOTS as readonly string[]).includes(root)) return false;
+  return !OBJECT_ROOTS.has(root) || value.length >= 2;
+}
+
+export function isChange(value: unknown): value is Change {
+  if (!isObject(value) || !isPath(value.p) || !isRevision(value.r)) return false;
+  return value.d === true || value.v !== undefined;
+}
+
+/** The key of a path in `revs`, as docs/protocol.md fixes it. */
+export function pathKey(path: Path): string {
+  return JSON.stringify(path);
+}
+
+export function parsePathKey(key: string): Path | undefined {
+  try {
+    const path: unknown = JSON.parse(key);
+    return isPath(path) ? path : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The value at a path, or undefined when nothing (or a tombstone) is there. */
+export function valueAt(record: MirrorRecord, path: Path): Json | undefined {
+  let node: unknown = record;
+  for (const segment of path) {
+    if (!isObject(node) || !Object.hasOwn(node, segment)) return undefined;
+    node = node[segment];
+  }
+  return node as Json;
+}
+
+function setIn(node: Obj, path: Path, i: number, value: Json): Obj {
+  const segment = path[i] as string;
+  const copy = { ...node };
+  if (i === path.length - 1) {
+    copy[segment] = value;
+  } else {
+    const child = node[segment];
+    copy[segment] = setIn(isObject(child) ? child : {}, path, i + 1, value);
+  }
+  return copy;
+}
+
+function deleteIn(node: Obj, path: Path, i: number): Obj {
+  const segment = path[i] as string;
+  if (!Object.hasOwn(node, segment)) return node;
+  const copy = { ...node };
+  if (i === path.length - 1) {
+    delete copy[segment];
+  } else {
+    const child = node[segment];
+    if (!isObject(child)) return node;
+    copy[segment] = deleteIn(child, path, i + 1);
+  }
+  return copy;
+}
+
+const setAt = (record: MirrorRecord, path: Path, value: Json): MirrorRecord =>
+  setIn(record as unknown as Obj, path, 0, value) as unknown as MirrorRecord;
+
+const deleteAt = (record: MirrorRecord, path: Path): MirrorRecord =>
+  deleteIn(record as unknown as Obj, path, 0) as unknown as MirrorRecord;
+
+/**
+ * Whether the record already holds what the change says. Only asked on a
+ * revision tie, which is the normal case after a reload (the server lists
+ * everything the mirror already has): skipping those keeps the record
+ * untouched, so an in-sync page load writes nothing.
+ */
+function holds(record: MirrorRecord, change: Change): boolean {
+  const current = valueAt(record, change.p);
+  if (change.d === true) return current === undefined;
+  return current !== undefined && JSON.stringify(current) === JSON.stringify(change.v);
+}
+
+/**
+ * Applies changes per path, newest revision wins: a change replaces the path
+ * when its `r` is at least the path's current revision (ties go to the
+ * incoming change, which is the server's). A deletion removes the value but
+ * keeps the path's revision in `revs` as a tombstone, so an older write that
+ * arrives later cannot bring the value back. Malformed changes are skipped.
+ * Returns the input record itself when nothing changed.
+ */
+export function applyChanges(record: MirrorRecord, changes: readonly unknown[]): MirrorRecord {
+  let next = record;
+  let revs: Record<string, number> | undefined;
+  let revision = record.revision;
+  for (const change of changes) {
+    if (!isChange(change)) continue;
+    const key = pathKey(change.p);
+    const current = (revs ?? record.revs)[key];
+    if (current !== undefined && change.r < current) continue;
+    if (current === change.r && holds(next, change)) continue;
+    next = change.d === true ? deleteAt(next, change.p) : setAt(next, change.p, change.v);
+    revs ??= { ...record.revs };
+    revs[key] = change.r;
+    revision = Math.max(revision, change.r);
+  }
+  return revs === undefined ? record : { ...next, revs, revision };
+}
+
+/**
+ * With `base` 0 the server lists its whole state, tombstones included, so
+ * the list says which revision of each path the server has. A path it does
+ * not list, or lists older than the mirror, is something the server lost
+ * (it restarted inside its write-behind window): the mirror keeps it and
+ * sends it back. Comparing with the server's overall revision instead would
+ * lose it, since a fresh page view already moves that revision past every
+ * path the mirror holds.
+ */
+export function listedRevisions(changes: readonly unknown[]): Map<string, number> {
+  const listed = new Map<string, number>();
+  for (const change of changes) {
+    if (!isChange(change)) continue;
+    const key = pathKey(change.p);
+    listed.set(key, Math.max(listed.get(key) ?? 0, change.r));
+  }
+  return listed;
+}
+
+/** True when the mirror missed changes the server believes it has. */
+export function isBehind(record: MirrorRecord, base: number): boolean {
+  return base > 0 && record.revision < base;
+}
+
+/**
+ * Merges one render's args into the mirror. The record's revision becomes
+ * the largest of its own, the server's and every applied change's, except
+ * when the mirror is behind `base`: then the delta has a hole in it, and
+ * claiming the server's revision would hide that hole from the next
+ * comparison, so the revision stays where it was until a resync fills it.
+ */
+export function applyArgs(
+  record: MirrorRecord,
+  args: Pick<GuardArgs, "changes" | "base" | "revision">,
+): MirrorRecord {
+  const next = applyChanges(record, args.changes);
+  const revision = isBehind(record, args.base)
+    ? record.revision
+    : Math.max(next.revision, args.revision);
+  return revision === next.revision ? next : { ...next, revision };
+}
+
+/**
+ * Every path newer than the server's copy of it, as changes, oldest first.
+ * `server` is the server's revision of each path when it listed its whole
+ * state (see listedRevisions), else its overall revision.
+ */
+export function newerChanges(
+  record: MirrorRecord,
+  server: number | ReadonlyMap<string, number>,
+): Change[] {
+  const out: Change[] = [];
+  for (const [key, r] of Object.entries(record.revs)) {
+    if (r <= (typeof server === "number" ? server : (server.get(key) ?? 0))) continue;
+    const p = parsePathKey(key);
+    if (p === undefined) continue;
+    const v = valueAt(record, p);
+    out.push(v === undefined ? { p, v: null, r, d: true } : { p, v, r });
+  }
+  return out.sort((a, b) => a.r - b.r);
+}
+
+export type Outgoing = Omit<RestoreMessage, "seq"> | Omit<ResyncMessage, "seq">;
+
+export interface DecisionInput {
+  /** The mirror after this render's args were applied. */
+  record: MirrorRecord;
+  /** The mirror's revision before they were applied. */
+  previousRevision: number;
+  serverRevision: number;
+  /** The server's revision of each path, when this render listed its whole state. */
+  listed: ReadonlyMap<string, number> | null;
+  base: number;
+  /** Live drafts to offer; empty after the first render of a page load. */
+  drafts: readonly DraftOut[];
+  /** Keys (see messageKey) of the messages already sent in this page load. */
+  sent: ReadonlySet<string>;
+}
+
+/** Identifies a message by what it answers, so no server revision is answered twice. */
+export function messageKey(type: Outgoing["type"], serverRevision: number): string {
+  return `${type}:${serverRevision}`;
+}
+
+/**
+ * What to send for one render: a restore when the mirror holds something the
+ * server lacks, else a resync when the mirror is behind, else nothing (the
+ * common case, which must not cost a rerun). A message already sent for the
+ * same server revision is not sent again: the server did not take it, and
+ * repeating it would only loop reruns.
+ */
+export function decide(input: DecisionInput): Outgoing | null {
+  const { record, serverRevision } = input;
+  const session = { v: PROTOCOL_VERSION, session_id: record.session_id, revision: record.revision };
+  const changes = newerChanges(record, input.listed ?? serverRevision);
+  if (changes.length > 0 || input.drafts.length > 0) {
+    if (input.sent.has(messageKey("restore", serverRevision))) return null;
+    return { ...session, type: "restore", changes, drafts: [...input.drafts] };
+  }
+  if (input.base > 0 && input.previousRevision < input.base) {
+    if (input.sent.has(messageKey("resync", serverRevision))) return null;
+    return { ...session, type: "resync", revision: input.previousRevision };
+  }
+  return null;
+}

@@ -1,0 +1,84 @@
+import { describe, expect, it, vi } from "vitest";
+import {
+  captureDrafts,
+  classesOf,
+  committedDrafts,
+  findDraftKey,
+  keyClass,
+  liveDrafts,
+  type ElementLike,
+} from "../src/drafts";
+import type { DraftRecord } from "../src/protocol";
+import { applyChanges, emptyRecord } from "../src/revisions";
+
+const el = (classes: string[], parent: ElementLike | null = null): ElementLike => ({
+  classList: classes,
+  parentElement: parent,
+});
+
+const paths = { name_w: ["contact", "name"], email_w: ["contact", "email"] } as const;
+const record = applyChanges(emptyRecord("s1"), [
+  { p: ["forms", "contact", "name"], v: "Ada", r: 200 },
+]);
+const draft = (key: string, ts: number): DraftRecord => ({ session_id: "s1", key, value: "x", ts });
+
+describe("draft capture", () => {
+  it("spells container classes the way Streamlit does", () => {
+    expect(keyClass("name_w")).toBe("st-key-name_w");
+    expect(keyClass(" my key.v2 ")).toBe("st-key-my-key-v2");
+  });
+
+  it("finds the widget key of the nearest keyed container around the target", () => {
+    const classes = classesOf(paths);
+    const container = el(["stTextInput", "st-key-name_w"], el(["st-key-some_form"]));
+    const input = el([], el(["inner"], container));
+    expect(findDraftKey(input, classes)).toBe("name_w");
+    expect(findDraftKey(el([], el(["st-key-other"])), classes)).toBeUndefined();
+  });
+
+  it("drafts typed after their path last changed are offered", () => {
+    expect(liveDrafts([draft("name_w", 300), draft("email_w", 1)], paths, record)).toEqual([
+      { key: "name_w", value: "x", ts: 300 },
+      { key: "email_w", value: "x", ts: 1 },
+    ]);
+  });
+
+  it("drafts older than the committed revision are not offered but dropped", () => {
+    const drafts = [draft("name_w", 150), draft("name_w_at_commit", 200)];
+    const withCommit = { ...paths, name_w_at_commit: ["contact", "name"] } as const;
+    expect(liveDrafts(drafts, withCommit, record)).toEqual([]);
+    expect(committedDrafts(drafts, withCommit, record)).toEqual(["name_w", "name_w_at_commit"]);
+  });
+
+  it("drafts of widgets the server did not name are neither offered nor dropped", () => {
+    expect(liveDrafts([draft("gone", 999)], paths, record)).toEqual([]);
+    expect(committedDrafts([draft("gone", 1)], paths, record)).toEqual([]);
+  });
+
+  it("listens for input in the capture phase and reports keyed, non-password fields", () => {
+    const listeners: Array<[string, (e: Event) => void, unknown]> = [];
+    const doc = {
+      addEventListener: (type: string, fn: (e: Event) => void, opts: unknown) =>
+        listeners.push([type, fn, opts]),
+      removeEventListener: vi.fn(),
+    } as unknown as Document;
+    const onDraft = vi.fn();
+    const stop = captureDrafts(doc, () => classesOf(paths), onDraft);
+    const [type, fire, capture] = listeners[0]!;
+    expect([type, capture]).toEqual(["input", true]);
+
+    const container = el(["st-key-name_w"]);
+    const target = (extra: object) => ({ target: { ...el([], container), ...extra } }) as unknown as Event;
+    fire(target({ tagName: "INPUT", type: "text", value: "Ad" }));
+    fire(target({ tagName: "TEXTAREA", value: "long" }));
+    fire(target({ tagName: "INPUT", type: "password", value: "secret" }));
+    fire(target({ tagName: "DIV", value: "x" }));
+    fire({ target: { ...el([]), tagName: "INPUT", type: "text", value: "unkeyed" } } as unknown as Event);
+    expect(onDraft.mock.calls).toEqual([
+      ["name_w", "Ad"],
+      ["name_w", "long"],
+    ]);
+    stop();
+    expect(doc.removeEventListener).toHaveBeenCalledWith("input", fire, true);
+  });
+});

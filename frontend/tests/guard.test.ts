@@ -1,0 +1,344 @@
+import { IDBFactory } from "fake-indexeddb";
+import { describe, expect, it } from "vitest";
+import { cookieLine, Guard, parseArgs, type GuardDeps } from "../src/guard";
+import { getSession, loadDrafts, openMirror, request, SESSIONS, writeBatch } from "../src/mirror";
+import type { Change, GuardArgs, GuardMessage } from "../src/protocol";
+import { applyChanges, emptyRecord } from "../src/revisions";
+
+const SID = "a".repeat(64);
+const NAME = ["forms", "contact", "name"] as const;
+const EMAIL = ["forms", "contact", "email"] as const;
+
+function args(over: Partial<GuardArgs> = {}): GuardArgs {
+  return {
+    v: 1,
+    session_id: SID,
+    revision: 100,
+    base: 0,
+    changes: [{ p: NAME, v: "Ada", r: 100 }],
+    cookie: null,
+    debounce_ms: 5,
+    drafts: { name_w: ["contact", "name"] },
+    ack: null,
+    ...over,
+  };
+}
+
+interface Harness {
+  guard: Guard;
+  sent: GuardMessage[];
+  warnings: string[];
+  cookies: string[];
+  writes: () => number;
+  factory: IDBFactory;
+  clock: { now: number };
+}
+
+function harness(factory = new IDBFactory(), over: Partial<GuardDeps> = {}): Harness {
+  const sent: GuardMessage[] = [];
+  const warnings: string[] = [];
+  const cookies: string[] = [];
+  const clock = { now: 1000 };
+  let writes = 0;
+  const guard = new Guard({
+    send: (m) => sent.push(m),
+    openDatabase: async () => {
+      const db = await openMirror(factory);
+      const transaction = db.transaction.bind(db);
+      db.transaction = ((stores: string | string[], mode?: IDBTransactionMode) => {
+        if (mode === "readwrite") writes += 1;
+        return transaction(stores, mode);
+      }) as IDBDatabase["transaction"];
+      return db;
+    },
+    setCookie: (line) => cookies.push(line),
+    secure: false,
+    now: () => clock.now,
+    warn: (m) => warnings.push(m),
+    ...over,
+  });
+  return { guard, sent, warnings, cookies, writes: () => writes, factory, clock };
+}
+
+async function seed(factory: IDBFactory, changes: Change[], revision?: number): Promise<void> {
+  const db = await openMirror(factory);
+  const record = applyChanges(emptyRecord(SID), changes);
+  await writeBatch(db, { session: revision === undefined ? record : { ...record, revision } });
+  db.close();
+}
+
+async function stored(factory: IDBFactory) {
+  const db = await openMirror(factory);
+  const [record, drafts] = [await getSession(db, SID), await loadDrafts(db, SID, () => {})];
+  db.close();
+  return { record, drafts };
+}
+
+describe("the guard", () => {
+  it("sends nothing on a first render when the mirror is empty, and mirrors the server", async () => {
+    const h = harness();
+    await h.guard.render(args());
+    await h.guard.flush();
+    expect(h.sent).toEqual([]);
+    const { record } = await stored(h.factory);
+    expect(record).toMatchObject({ schema: 1, revision: 100, forms: { contact: { name: "Ada" } } });
+  });
+
+  it("sends nothing after a reload when the mirror matches the server", async () => {
+    const factory = new IDBFactory();
+    await seed(factory, [{ p: NAME, v: "Ada", r: 100 }]);
+    const h = harness(factory);
+    await h.guard.render(args());
+    await h.guard.flush();
+    expect(h.sent).toEqual([]);
+    expect(h.writes()).toBe(0);
+  });
+
+  it("restores only the paths the server lost after a reload", async () => {
+    const factory = new IDBFactory();
+    await seed(factory, [
+      { p: NAME, v: "Ada", r: 100 },
+      { p: EMAIL, v: "ada@x", r: 150 },
+      { p: ["page"], v: "contact", r: 160 },
+    ]);
+    const h = harness(factory);
+    await h.guard.render(args());
+    expect(h.sent).toEqual([
+      {
+        v: 1,
+        seq: 1,
+        type: "restore",
+        session_id: SID,
+        revision: 160,
+        changes: [
+          { p: EMAIL, v: "ada@x", r: 150 },
+          { p: ["page"], v: "contact", r: 160 },
+        ],
+        drafts: [],
+      },
+    ]);
+  });
+
+  it("sends back a path the server lost, though the server's revision is later", async () => {
+    const factory = new IDBFactory();
+    await seed(factory, [
+      { p: NAME, v: "Ada", r: 100 },
+      { p: EMAIL, v: "typed@x", r: 50 },
+    ]);
+    const h = harness(factory);
+    await h.guard.render(args({ revision: 120 }));
+    await h.guard.flush();
+    expect(h.sent).toMatchObject([
+      { type: "restore", seq: 1, changes: [{ p: EMAIL, v: "typed@x", r: 50 }], drafts: [] },
+    ]);
+    const { record } = await stored(factory);
+    expect(record).toMatchObject({ revision: 120, forms: { contact: { name: "Ada", email: "typed@x" } } });
+  });
+
+  it("asks for a resync when a later render shows the mirror missed changes", async () => {
+    const h = harness();
+    await h.guard.render(args());
+    await h.guard.render(args({ base: 150, revision: 200, changes: [{ p: EMAIL, v: "e", r: 200 }] }));
+    expect(h.sent).toEqual([{ v: 1, seq: 1, type: "resync", session_id: SID, revision: 100 }]);
+    await h.guard.render(args({ base: 100, revision: 200, changes: [{ p: EMAIL, v: "e", r: 200 }] }));
+    expect(h.sent).toHaveLength(1);
+    expect(h.guard.revision).toBe(200);
+  });
+
+  it("never sends the same message twice for one server revision", async () => {
+    const factory = new IDBFactory();
+    await seed(factory, [{ p: EMAIL, v: "ada@x", r: 150 }]);
+    const h = harness(factory);
+    await h.guard.render(args());
+    await h.guard.render(args({ base: 100 }));
+    await h.guard.render(args({ base: 100 }));
+    expect(h.sent.map((m) => [m.type, m.seq])).toEqual([["restore", 1]]);
+    await h.guard.render(args({ revision: 140, base: 100, changes: [] }));
+    expect(h.sent.map((m) => [m.type, m.seq])).toEqual([
+      ["restore", 1],
+      ["restore", 2],
+    ]);
+  });
+
+  it("applies renders that arrive while the database is still opening, in order", async () => {
+    const h = harness();
+    void h.guard.render(args());
+    void h.guard.render(args({ base: 100, revision: 110, changes: [{ p: NAME, v: "Ada L", r: 110 }] }));
+    await h.guard.render(args({ base: 110, revision: 120, changes: [{ p: EMAIL, v: "e", r: 120 }] }));
+    await h.guard.flush();
+    expect(h.sent).toEqual([]);
+    expect((await stored(h.factory)).record).toMatchObject({
+      revision: 120,
+      forms: { contact: { name: "Ada L", email: "e" } },
+    });
+  });
+
+  it("writes many renders inside one debounce window as one transaction", async () => {
+    const h = harness();
+    await h.guard.render(args({ debounce_ms: 10_000 }));
+    for (let r = 101; r <= 150; r++) {
+      await h.guard.render(
+        args({ base: r - 1, revision: r, debounce_ms: 10_000, changes: [{ p: NAME, v: `v${r}`, r }] }),
+      );
+    }
+    expect(h.writes()).toBe(0);
+    await h.guard.flush();
+    expect(h.writes()).toBe(1);
+    expect((await stored(h.factory)).record).toMatchObject({ revision: 150 });
+  });
+
+  it("offers live drafts on the first render only, never stale ones", async () => {
+    const factory = new IDBFactory();
+    await seed(factory, [{ p: NAME, v: "Ada", r: 100 }]);
+    const db = await openMirror(factory);
+    await writeBatch(db, {
+      drafts: [
+        { session_id: SID, key: "name_w", value: "Ada Lov", ts: 130 },
+        { session_id: SID, key: "old_w", value: "stale", ts: 90 },
+      ],
+    });
+    db.close();
+    const h = harness(factory);
+    const drafts = { name_w: ["contact", "name"], old_w: ["contact", "old"] } as GuardArgs["drafts"];
+    await h.guard.render(
+      args({ drafts, changes: [{ p: NAME, v: "Ada", r: 100 }, { p: ["forms", "contact", "old"], v: "o", r: 95 }] }),
+    );
+    expect(h.sent).toHaveLength(1);
+    expect(h.sent[0]).toMatchObject({
+      type: "restore",
+      changes: [],
+      drafts: [{ key: "name_w", value: "Ada Lov", ts: 130 }],
+    });
+    await h.guard.render(args({ base: 100, revision: 110, drafts, changes: [] }));
+    expect(h.sent).toHaveLength(1);
+    await h.guard.flush();
+    expect((await stored(factory)).drafts.map((d) => d.key)).toEqual(["name_w"]);
+  });
+
+  it("stores captured typing as a draft and drops it once the value is committed", async () => {
+    const h = harness();
+    await h.guard.render(args());
+    h.clock.now = 500;
+    h.guard.capture("name_w", "Ada L");
+    await h.guard.flush();
+    expect((await stored(h.factory)).drafts).toEqual([
+      { session_id: SID, key: "name_w", value: "Ada L", ts: 500 },
+    ]);
+    await h.guard.render(args({ base: 100, revision: 500, changes: [{ p: NAME, v: "Ada L", r: 500 }] }));
+    await h.guard.flush();
+    expect((await stored(h.factory)).drafts).toEqual([]);
+  });
+
+  it("deletes a stored record of another schema with one warning and starts afresh", async () => {
+    const factory = new IDBFactory();
+    const db = await openMirror(factory);
+    const tx = db.transaction(SESSIONS, "readwrite");
+    tx.objectStore(SESSIONS).put({ schema: 99, session_id: SID, revision: 10 ** 15 }, SID);
+    await request(tx);
+    db.close();
+    const h = harness(factory);
+    await h.guard.render(args());
+    expect(h.warnings).toHaveLength(1);
+    expect(h.warnings[0]).toMatch(/^st-session-guard: .*schema 99/);
+    expect(h.sent).toEqual([]);
+    expect(h.guard.revision).toBe(100);
+  });
+
+  it("runs without storage when IndexedDB is missing: one warning, no messages", async () => {
+    const h = harness(undefined, { openDatabase: () => openMirror(undefined) });
+    await h.guard.render(args());
+    await h.guard.render(args({ base: 500, revision: 600 }));
+    h.guard.capture("name_w", "x");
+    await h.guard.flush();
+    expect(h.warnings).toHaveLength(1);
+    expect(h.warnings[0]).toMatch(/^st-session-guard: /);
+    expect(h.sent).toEqual([]);
+    expect(h.guard.revision).toBe(100);
+    expect(await h.guard.dump()).toBeUndefined();
+  });
+
+  it("gives up on a database that never opens", async () => {
+    const h = harness(undefined, { openDatabase: () => new Promise(() => {}), openTimeoutMs: 10 });
+    await h.guard.render(args());
+    expect(h.warnings).toEqual([expect.stringMatching(/did not open/)]);
+  });
+
+  it("stops using the mirror after a quota error, with one warning", async () => {
+    const factory = new IDBFactory();
+    let db: IDBDatabase | undefined;
+    const h = harness(factory, {
+      openDatabase: async () => (db = await openMirror(factory)),
+    });
+    await h.guard.render(args());
+    db!.transaction = () => {
+      throw new DOMException("disk full", "QuotaExceededError");
+    };
+    await h.guard.render(args({ base: 100, revision: 110, changes: [{ p: NAME, v: "b", r: 110 }] }));
+    await h.guard.flush();
+    await h.guard.render(args({ base: 500, revision: 600, changes: [] }));
+    await h.guard.flush();
+    expect(h.warnings).toEqual([expect.stringMatching(/^st-session-guard: .*QuotaExceededError/)]);
+    expect(h.sent).toEqual([]);
+  });
+
+  it("writes the session cookie whenever the server asks, Secure on https", async () => {
+    const h = harness(undefined, { secure: true });
+    await h.guard.render(args({ cookie: { name: "stsg", value: "tok.en-1", max_age: 86400 } }));
+    await h.guard.render(args());
+    expect(h.cookies).toEqual(["stsg=tok.en-1; path=/; max-age=86400; SameSite=Lax; Secure"]);
+  });
+
+  it("exposes dump and clear, and a cleared mirror asks to be filled again", async () => {
+    const h = harness();
+    await h.guard.render(args());
+    expect(await h.guard.dump()).toMatchObject({ session_id: SID, revision: 100 });
+    await h.guard.clear();
+    expect(await h.guard.dump()).toBeUndefined();
+    expect(h.guard.revision).toBe(0);
+    await h.guard.render(args({ base: 100, revision: 110, changes: [] }));
+    expect(h.sent).toEqual([{ v: 1, seq: 1, type: "resync", session_id: SID, revision: 0 }]);
+  });
+});
+
+describe("render args and cookies", () => {
+  it("warns once about unreadable args and otherwise ignores them", async () => {
+    const h = harness();
+    await h.guard.render({ v: 2, session_id: SID });
+    await h.guard.render(null);
+    expect(h.warnings).toHaveLength(1);
+    expect(h.sent).toEqual([]);
+    expect(h.guard.revision).toBe(0);
+  });
+
+
+  it("ignores args of another protocol version or without a session id", () => {
+    expect(parseArgs({ ...args(), v: 2 })).toBeUndefined();
+    expect(parseArgs({ ...args(), session_id: "" })).toBeUndefined();
+    expect(parseArgs("nope")).toBeUndefined();
+  });
+
+  it("fills in defaults for missing optional fields", () => {
+    expect(parseArgs({ v: 1, session_id: SID })).toEqual({
+      v: 1,
+      session_id: SID,
+      revision: 0,
+      base: 0,
+      changes: [],
+      cookie: null,
+      debounce_ms: 150,
+      drafts: {},
+      ack: null,
+    });
+  });
+
+  it("writes a plain cookie without Secure on http", () => {
+    expect(cookieLine({ name: "stsg", value: "v", max_age: 60 }, false)).toBe(
+      "stsg=v; path=/; max-age=60; SameSite=Lax",
+    );
+  });
+
+  it("refuses cookie values that could inject attributes", () => {
+    expect(cookieLine({ name: "stsg", value: "v; Domain=evil", max_age: 60 }, false)).toBeUndefined();
+    expect(cookieLine({ name: "a=b", value: "v", max_age: 60 }, false)).toBeUndefined();
+  });
+});

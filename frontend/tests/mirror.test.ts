@@ -1,0 +1,124 @@
+import { IDBFactory } from "fake-indexeddb";
+import { beforeEach, describe, expect, it, vi } from "vitest";
+import {
+  clearSession,
+  DB_NAME,
+  DB_VERSION,
+  DRAFTS,
+  getSession,
+  loadDrafts,
+  loadSession,
+  openMirror,
+  request,
+  SESSIONS,
+  writeBatch,
+} from "../src/mirror";
+import type { DraftRecord } from "../src/protocol";
+import { applyChanges, emptyRecord } from "../src/revisions";
+
+let db: IDBDatabase;
+beforeEach(async () => {
+  db = await openMirror(new IDBFactory());
+});
+
+function put(store: string, value: unknown, key: IDBValidKey): Promise<void> {
+  const tx = db.transaction(store, "readwrite");
+  tx.objectStore(store).put(value, key);
+  return request(tx);
+}
+
+const record = applyChanges(emptyRecord("s1"), [
+  { p: ["forms", "contact", "name"], v: "Ada", r: 10 },
+  { p: ["page"], v: "home", r: 12 },
+]);
+const draft = (session_id: string, key: string, ts = 5): DraftRecord => ({
+  session_id,
+  key,
+  value: "typed",
+  ts,
+});
+
+describe("the IndexedDB mirror", () => {
+  it("opens database st-session-guard version 1 with the sessions and drafts stores", () => {
+    expect(db.name).toBe(DB_NAME);
+    expect(db.version).toBe(DB_VERSION);
+    expect([...db.objectStoreNames].sort()).toEqual([DRAFTS, SESSIONS]);
+  });
+
+  it("rejects when the browser has no IndexedDB", async () => {
+    await expect(openMirror(undefined)).rejects.toThrow(/not available/);
+  });
+
+  it("round-trips a session record keyed by its session id", async () => {
+    await writeBatch(db, { session: record });
+    expect(await getSession(db, "s1")).toEqual(record);
+    const warn = vi.fn();
+    expect(await loadSession(db, "s1", warn)).toEqual(record);
+    expect(warn).not.toHaveBeenCalled();
+  });
+
+  it("stores drafts under [session id, widget key] and reads back only that session's", async () => {
+    await writeBatch(db, { drafts: [draft("s1", "a"), draft("s1", "b"), draft("s2", "a")] });
+    const raw = db.transaction(DRAFTS).objectStore(DRAFTS).get(["s1", "b"]);
+    expect(await request(raw)).toEqual(draft("s1", "b"));
+    const drafts = await loadDrafts(db, "s1", vi.fn());
+    expect(drafts.map((d) => d.key).sort()).toEqual(["a", "b"]);
+  });
+
+  it("puts and deletes drafts together with the record in one batch", async () => {
+    await writeBatch(db, { drafts: [draft("s1", "a"), draft("s1", "b")] });
+    await writeBatch(db, { session: record, dropDrafts: [["s1", "a"]] });
+    expect(await getSession(db, "s1")).toEqual(record);
+    expect((await loadDrafts(db, "s1", vi.fn())).map((d) => d.key)).toEqual(["b"]);
+  });
+
+  it("clearing a session removes its record and drafts and nothing else", async () => {
+    await writeBatch(db, {
+      session: record,
+      drafts: [draft("s1", "a"), draft("s2", "a")],
+    });
+    await writeBatch(db, { session: { ...record, session_id: "s2" } });
+    await clearSession(db, "s1");
+    expect(await getSession(db, "s1")).toBeUndefined();
+    expect(await loadDrafts(db, "s1", vi.fn())).toEqual([]);
+    expect(await getSession(db, "s2")).toBeDefined();
+    expect(await loadDrafts(db, "s2", vi.fn())).toHaveLength(1);
+  });
+
+  it("deletes a record of another schema version with one warning", async () => {
+    await put(SESSIONS, { ...record, schema: 2 }, "s1");
+    const warn = vi.fn();
+    expect(await loadSession(db, "s1", warn)).toBeUndefined();
+    expect(warn).toHaveBeenCalledOnce();
+    expect(warn.mock.calls[0]?.[0]).toMatch(/^st-session-guard: .*schema 2/);
+    expect(await getSession(db, "s1")).toBeUndefined();
+  });
+
+  it.each([
+    ["a string", "junk"],
+    ["null", null],
+    ["an array", [record]],
+    ["a record of another session", { ...record, session_id: "s2" }],
+    ["forms that are not an object", { ...record, forms: [] }],
+    ["a revision that is not a number", { ...record, revision: "10" }],
+    ["revs keyed by something that is not a path", { ...record, revs: { page: 1 } }],
+    ["revs holding a non-number", { ...record, revs: { '["page"]': "1" } }],
+  ])("deletes a malformed record (%s) with one warning", async (_, value) => {
+    await put(SESSIONS, value, "s1");
+    const warn = vi.fn();
+    expect(await loadSession(db, "s1", warn)).toBeUndefined();
+    expect(warn).toHaveBeenCalledOnce();
+    expect(await getSession(db, "s1")).toBeUndefined();
+  });
+
+  it("deletes malformed drafts with one warning and keeps the good ones", async () => {
+    await put(DRAFTS, draft("s1", "good"), ["s1", "good"]);
+    await put(DRAFTS, { ...draft("s1", "bad"), value: 3 }, ["s1", "bad"]);
+    await put(DRAFTS, draft("s1", "other key"), ["s1", "mismatch"]);
+    const warn = vi.fn();
+    const drafts = await loadDrafts(db, "s1", warn);
+    expect(drafts.map((d) => d.key)).toEqual(["good"]);
+    expect(warn).toHaveBeenCalledOnce();
+    expect(await loadDrafts(db, "s1", vi.fn())).toHaveLength(1);
+  });
+});
