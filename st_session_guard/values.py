@@ -1,0 +1,187 @@
+"""Widget values as stored JSON, and whether a stored value still fits a widget.
+
+An app changes: an option is removed, a range narrows, a type changes.
+Streamlit raises on a selectbox value that is not among its options, so a
+restored value is checked against the widget as the app declares it *now*,
+and one that no longer fits is refused (the caller logs it and the widget
+shows its default).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime, time
+from typing import Any, Final
+
+from .session import JSON
+
+
+class Unfit(ValueError):
+    """A stored value the widget, as declared now, cannot take."""
+
+
+def encode(value: Any) -> JSON:
+    """JSON for a widget value; dates, times and tuples are tagged so they come back as they were."""
+    if isinstance(value, datetime):
+        return {"$datetime": value.isoformat()}
+    if isinstance(value, date):
+        return {"$date": value.isoformat()}
+    if isinstance(value, time):
+        return {"$time": value.isoformat()}
+    if isinstance(value, tuple):
+        return {"$tuple": [encode(v) for v in value]}
+    if isinstance(value, list):
+        return [encode(v) for v in value]
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    raise Unfit(f"{type(value).__name__} values are not persisted")
+
+
+_DECODERS: Final[dict[str, Callable[[Any], Any]]] = {
+    "$datetime": datetime.fromisoformat,
+    "$date": date.fromisoformat,
+    "$time": time.fromisoformat,
+    "$tuple": lambda items: tuple(decode(v) for v in items),
+}
+
+
+def decode(raw: JSON) -> Any:
+    if isinstance(raw, Mapping) and len(raw) == 1:
+        (tag, inner), = raw.items()
+        if tag in _DECODERS:
+            try:
+                return _DECODERS[tag](inner)
+            except (TypeError, ValueError) as error:
+                raise Unfit(f"bad {tag} value: {error}") from error
+    if isinstance(raw, list):
+        return [decode(v) for v in raw]
+    return raw
+
+
+# A fit rule gets the decoded stored value and the widget's keyword arguments,
+# and returns what to pass as the widget's seeding argument (or raises Unfit).
+FitRule = Callable[[Any, Mapping[str, Any]], Any]
+
+
+def _options(kwargs: Mapping[str, Any]) -> list[Any]:
+    return list(kwargs.get("options") or [])
+
+
+def fit_text(value: Any, kwargs: Mapping[str, Any]) -> str:
+    if not isinstance(value, str):
+        raise Unfit("not text")
+    max_chars = kwargs.get("max_chars")
+    if max_chars is not None and len(value) > max_chars:
+        raise Unfit(f"longer than max_chars={max_chars}")
+    return value
+
+
+def _declared_float(kwargs: Mapping[str, Any]) -> bool:
+    declared = [kwargs.get(k) for k in ("value", "min_value", "max_value", "step")]
+    numbers = [v for v in declared if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return not numbers or any(isinstance(v, float) for v in numbers)
+
+
+def _in_range(value: Any, kwargs: Mapping[str, Any]) -> None:
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    try:
+        if low is not None and value < low or high is not None and value > high:
+            raise Unfit(f"outside [{low}, {high}]")
+    except TypeError as error:
+        raise Unfit(f"not comparable with the range: {error}") from error
+
+
+def fit_number(value: Any, kwargs: Mapping[str, Any]) -> int | float:
+    if isinstance(value, str):  # a draft: the text typed so far
+        try:
+            value = float(value)
+        except ValueError as error:
+            raise Unfit("not a number") from error
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Unfit("not a number")
+    if _declared_float(kwargs):
+        number: int | float = float(value)
+    elif float(value).is_integer():
+        number = int(value)
+    else:
+        raise Unfit("a fraction where the widget takes integers")
+    _in_range(number, kwargs)
+    return number
+
+
+def fit_choice_index(value: Any, kwargs: Mapping[str, Any]) -> int:
+    options = _options(kwargs)
+    if value not in options:
+        raise Unfit(f"{value!r} is no longer an option")
+    return options.index(value)
+
+
+def fit_many(value: Any, kwargs: Mapping[str, Any]) -> list[Any]:
+    options = _options(kwargs)
+    if not isinstance(value, list):
+        raise Unfit("not a list")
+    missing = [v for v in value if v not in options]
+    if missing:
+        raise Unfit(f"{missing!r} no longer among the options")
+    limit = kwargs.get("max_selections")
+    if limit is not None and len(value) > limit:
+        raise Unfit(f"more than max_selections={limit}")
+    return value
+
+
+def fit_bool(value: Any, kwargs: Mapping[str, Any]) -> bool:
+    if not isinstance(value, bool):
+        raise Unfit("not true or false")
+    return value
+
+
+def _ends(value: Any) -> Sequence[Any]:
+    return value if isinstance(value, (tuple, list)) else (value,)
+
+
+def fit_slider(value: Any, kwargs: Mapping[str, Any]) -> Any:
+    declared = kwargs.get("value")
+    if declared is None:
+        declared = kwargs.get("min_value", 0)
+    if isinstance(declared, (tuple, list)) != isinstance(value, (tuple, list)):
+        raise Unfit("a range where a single value is declared, or the other way round")
+    kind = type(_ends(declared)[0])
+    for end in _ends(value):
+        if type(end) is not kind and not (kind is float and type(end) is int):
+            raise Unfit(f"{type(end).__name__} where the slider takes {kind.__name__}")
+        _in_range(end, kwargs)
+    return tuple(value) if isinstance(value, (tuple, list)) else value
+
+
+def fit_select_slider(value: Any, kwargs: Mapping[str, Any]) -> Any:
+    options = _options(kwargs)
+    for end in _ends(value):
+        if end not in options:
+            raise Unfit(f"{end!r} is no longer an option")
+    return tuple(value) if isinstance(value, (tuple, list)) else value
+
+
+def fit_date(value: Any, kwargs: Mapping[str, Any]) -> Any:
+    for end in _ends(value):
+        if not isinstance(end, date) or isinstance(end, datetime) and not isinstance(
+            kwargs.get("value"), datetime
+        ):
+            raise Unfit("not a date")
+        _in_range(end, kwargs)
+    return tuple(value) if isinstance(value, (tuple, list)) else value
+
+
+def fit_time(value: Any, kwargs: Mapping[str, Any]) -> time:
+    if not isinstance(value, time):
+        raise Unfit("not a time of day")
+    return value
+
+
+_COLOR: Final = re.compile(r"#[0-9a-fA-F]{6}")
+
+
+def fit_color(value: Any, kwargs: Mapping[str, Any]) -> str:
+    if not isinstance(value, str) or not _COLOR.fullmatch(value):
+        raise Unfit("not a #rrggbb colour")
+    return value

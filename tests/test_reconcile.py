@@ -1,0 +1,170 @@
+"""Merging a browser's copy: bounded, newest-wins per path, and blind to server-owned fields."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from st_session_guard.reconcile import (
+    Limits,
+    Rejected,
+    apply_changes,
+    check_bounds,
+    parse_change,
+    read_message,
+    restore_from_browser,
+)
+from st_session_guard.session import Change, UserSession
+
+LIMITS = Limits()
+NOW_MS = time.time_ns() // 1_000_000
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=10,
+)
+names = st.text(min_size=1, max_size=6)
+field_paths = st.tuples(st.just("forms"), names, names)
+revisions = st.integers(min_value=1, max_value=NOW_MS)
+field_changes = st.builds(Change, field_paths, json_values, revisions)
+
+
+def owned(session: UserSession) -> dict[str, Any]:
+    """Everything the server alone may change."""
+    return {
+        "user_id": session.user_id,
+        "roles": set(session.roles),
+        "permissions": set(session.permissions),
+        "metrics": session.metrics.to_json(),
+        "cache": session.cache_keys,
+    }
+
+
+def mirrored(session: UserSession) -> list[dict[str, Any]]:
+    """The form fields as the browser would be sent them (other paths carry creation times)."""
+    changes = (c.to_json() for c in session.changes_since(0) if c.path[0] == "forms")
+    return sorted(changes, key=lambda c: str(c["p"]))
+
+
+def fresh() -> UserSession:
+    session = UserSession(user_id="alice")
+    session.add_role("viewer")
+    session.add_permission("read")
+    return session
+
+
+@given(st.lists(field_changes, max_size=12))
+def test_merging_the_same_copy_twice_changes_nothing_more(changes: list[Change]) -> None:
+    once, twice = fresh(), fresh()
+    apply_changes(once, changes)
+    apply_changes(twice, changes)
+    apply_changes(twice, changes)
+    assert mirrored(once) == mirrored(twice)
+
+
+@given(st.lists(field_changes, max_size=12, unique_by=lambda c: c.path), st.randoms())
+def test_merging_disjoint_fields_does_not_depend_on_order(changes: list[Change], rng: Any) -> None:
+    shuffled = list(changes)
+    rng.shuffle(shuffled)
+    a, b = fresh(), fresh()
+    apply_changes(a, changes)
+    apply_changes(b, shuffled)
+    assert mirrored(a) == mirrored(b)
+
+
+@given(st.lists(field_changes, min_size=1, max_size=20), st.randoms())
+def test_the_newest_revision_of_each_field_wins(changes: list[Change], rng: Any) -> None:
+    session = UserSession()
+    shuffled = list(changes)
+    rng.shuffle(shuffled)
+    apply_changes(session, shuffled)
+    for path in {c.path for c in changes}:
+        newest = max(c.revision for c in changes if c.path == path)
+        winners = [c.value for c in changes if c.path == path and c.revision == newest]
+        assert session.path_revision(path) == newest
+        assert session.get_form_state(path[1]).data[path[2]] in winners
+
+
+raw_paths = st.lists(
+    st.sampled_from(["roles", "permissions", "metrics", "user_id", "expires_at", "cache", "forms",
+                     "page", "navigation", "snapshots", "form_meta", "__proto__"]) | st.text(max_size=5),
+    max_size=4,
+)
+raw_changes = st.fixed_dictionaries(
+    {"p": raw_paths, "v": json_values, "r": st.integers(min_value=-5, max_value=2**62) | json_values},
+    optional={"d": st.booleans()},
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(raw_changes, max_size=10), st.lists(st.dictionaries(st.text(max_size=5), json_values)))
+def test_no_browser_input_changes_a_server_owned_field(changes: list[Any], drafts: list[Any]) -> None:
+    session = fresh()
+    before = owned(session)
+    message = {"v": 1, "seq": 1, "type": "restore", "session_id": session.session_id,
+               "revision": 1, "changes": changes, "drafts": drafts}
+    restore_from_browser(session, message, {}, set(), LIMITS)
+    assert owned(session) == before
+
+
+def test_a_revision_from_the_future_is_clamped_to_now() -> None:
+    change = parse_change({"p": ["page"], "v": "x", "r": 2**60}, LIMITS)
+    assert change.revision <= time.time_ns() // 1_000_000
+
+
+def test_only_user_editable_roots_are_accepted() -> None:
+    for path in (["roles"], ["permissions"], ["user_id"], ["forms", "a"], ["page", "x"], [], "page"):
+        try:
+            parse_change({"p": path, "v": "admin", "r": 1}, LIMITS)
+        except Rejected:
+            continue
+        raise AssertionError(f"{path!r} was accepted")
+
+
+def test_oversized_and_deeply_nested_messages_are_rejected_without_recursion() -> None:
+    deep: Any = "leaf"
+    for _ in range(10_000):
+        deep = [deep]
+    for bad in (deep, "x" * (LIMITS.max_bytes + 1), list(range(LIMITS.max_items + 1))):
+        try:
+            check_bounds(bad, LIMITS)
+        except Rejected:
+            continue
+        raise AssertionError("accepted an unbounded message")
+
+
+def test_messages_for_another_session_or_already_applied_are_ignored(caplog: Any) -> None:
+    session = fresh()
+    base = {"v": 1, "type": "restore", "changes": [], "drafts": []}
+    assert read_message({**base, "seq": 1, "session_id": "other"}, session.session_id, 0, LIMITS) is None
+    assert "another session" in caplog.text
+    assert read_message({**base, "seq": 1, "session_id": session.session_id}, session.session_id, 1,
+                        LIMITS) is None
+    assert read_message({**base, "seq": 2, "session_id": session.session_id}, session.session_id, 1,
+                        LIMITS) is not None
+
+
+def test_excluded_fields_are_never_taken_from_the_browser() -> None:
+    session = UserSession()
+    path = ("forms", "login", "password")
+    outcome = apply_changes(session, [Change(path, "secret", NOW_MS)], excluded={path})
+    assert outcome.dropped == 1
+    assert "password" not in session.get_form_state("login").data
+
+
+def test_a_draft_newer_than_its_field_is_taken_and_an_older_one_is_not() -> None:
+    session = UserSession()
+    committed_at = NOW_MS - 10_000
+    session.apply_change(Change(("forms", "f", "name"), "committed", committed_at))
+    paths = {"name_key": ("forms", "f", "name")}
+    old = {"v": 1, "seq": 1, "type": "restore", "session_id": session.session_id, "revision": 0,
+           "changes": [], "drafts": [{"key": "name_key", "value": "stale", "ts": committed_at - 1}]}
+    restore_from_browser(session, old, paths, set(), LIMITS)
+    assert session.get_form_state("f").data["name"] == "committed"
+    new = {**old, "drafts": [{"key": "name_key", "value": "typed later", "ts": committed_at + 1}]}
+    restore_from_browser(session, new, paths, set(), LIMITS)
+    assert session.get_form_state("f").data["name"] == "typed later"
