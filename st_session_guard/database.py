@@ -1,0 +1,295 @@
+"""The connection to the database of record: one engine, the schema, health and the stored secret.
+
+SQLite (the default, one server) and PostgreSQL (several servers sharing one
+database) are both first-class. What differs between them is set up here
+once, so the rest of the package writes plain SQLAlchemy:
+
+* SQLite runs in WAL mode (readers never wait for the writer) with
+  ``synchronous=NORMAL``, ``secure_delete=FAST`` and a busy timeout, and every write transaction
+  starts with ``BEGIN IMMEDIATE`` so that it takes the write lock up front and
+  waits for it, instead of failing halfway when another process got there
+  first.
+* PostgreSQL connections are checked before use (a restarted server or a cut
+  connection costs one reconnect, not an error) and give up connecting after a
+  short timeout, so a database that is down is noticed quickly.
+
+The schema is created on first use, by however many processes at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+
+from .config import resolve_settings
+from .models import DB_SCHEMA_VERSION, TABLES, MetaRow, core_table
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_LOCK_KEY: Final = 0x5354_5347_0001
+"""PostgreSQL advisory lock held while the schema is created ("STSG" 1)."""
+
+_IMMEDIATE: Final = "stsg_immediate"
+"""Connection option: on SQLite, begin the transaction with ``BEGIN IMMEDIATE``."""
+
+meta_table: Final[Table] = core_table(MetaRow)
+
+
+class DatabaseManager:
+    """One engine for one database URL, with the schema in place and its health known.
+
+    ``health_check()`` is False while the database cannot be reached, and also
+    while the last write failed with none succeeding since: a locked SQLite
+    file still answers ``SELECT 1`` but takes no writes, and that is the
+    outage that matters to the write-behind engine.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        busy_timeout: float = 5.0,
+        connect_timeout: float = 5.0,
+        pool_size: int = 5,
+    ) -> None:
+        self.url = url
+        self.busy_timeout = busy_timeout
+        """Seconds a SQLite write waits for another writer's lock before it fails."""
+        parsed = make_url(url)
+        self.dialect: str = parsed.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise ValueError(f"st-session-guard supports SQLite and PostgreSQL, not {self.dialect!r}")
+        self.engine: Engine = (
+            self._sqlite_engine(url, parsed.database)
+            if self.dialect == "sqlite"
+            else self._postgresql_engine(url, connect_timeout, pool_size)
+        )
+        self._schema_lock = threading.Lock()
+        self._schema_ready = False
+        self._secret: str | None = None
+        self._last_write_failed = False
+
+    # -- engines ---------------------------------------------------------
+
+    def _sqlite_engine(self, url: str, database: str | None) -> Engine:
+        in_memory = not database or database == ":memory:" or "mode=memory" in url
+        if not in_memory and database and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        options: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
+        if in_memory:  # one shared connection, or every connection would see its own empty database
+            options["poolclass"] = StaticPool
+        engine = create_engine(url, **options)
+        busy_ms = int(self.busy_timeout * 1000)
+
+        @event.listens_for(engine, "connect")
+        def _configure(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+            # Take transaction control away from the sqlite3 module, which would
+            # otherwise begin lazily and never for DDL; the "begin" hook below
+            # decides how each transaction starts.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
+            if not in_memory:
+                cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            # Some builds zero every freed page; FAST zeroes deleted content only
+            # in pages written anyway, which halves the I/O of deleting sessions.
+            cursor.execute("PRAGMA secure_delete = FAST")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection: Connection) -> None:
+            immediate = connection.get_execution_options().get(_IMMEDIATE, False)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+
+    @staticmethod
+    def _postgresql_engine(url: str, connect_timeout: float, pool_size: int) -> Engine:
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=pool_size,
+            connect_args={"connect_timeout": max(1, round(connect_timeout))},
+        )
+
+    # -- schema ----------------------------------------------------------
+
+    def ensure_schema(self) -> None:
+        """Create the tables if they are missing and record the schema version; cheap after once.
+
+        Safe when several processes start at once: PostgreSQL serialises the
+        creation on an advisory lock, SQLite on its write lock, and DDL is
+        transactional in both, so the second process finds the tables made.
+        """
+        if self._schema_ready:
+            return
+        with self._schema_lock:
+            if self._schema_ready:
+                return
+            with self._transaction() as connection:
+                if self.dialect == "postgresql":
+                    connection.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
+                for table in TABLES:
+                    table.create(connection, checkfirst=True)
+                self._insert_absent(connection, "schema_version", str(DB_SCHEMA_VERSION))
+                stored = self._meta_value(connection, "schema_version")
+            if stored != str(DB_SCHEMA_VERSION):
+                logger.warning(
+                    "st-session-guard: database schema version %s, this release writes %s",
+                    stored,
+                    DB_SCHEMA_VERSION,
+                )
+            self._schema_ready = True
+
+    def schema_version(self) -> int | None:
+        """The schema version recorded in the database (None before one is)."""
+        with self.read() as connection:
+            value = self._meta_value(connection, "schema_version")
+        return None if value is None else int(value)
+
+    def _insert_absent(self, connection: Connection, key: str, value: str) -> None:
+        insert = sqlite_insert if self.dialect == "sqlite" else postgresql_insert
+        statement = insert(meta_table).values(key=key, value=value)
+        connection.execute(statement.on_conflict_do_nothing(index_elements=["key"]))
+
+    @staticmethod
+    def _meta_value(connection: Connection, key: str) -> str | None:
+        found = connection.execute(select(meta_table.c.value).where(meta_table.c.key == key))
+        value = found.scalar_one_or_none()
+        return None if value is None else str(value)
+
+    # -- transactions ----------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        """A write transaction; on SQLite it holds the write lock from its first statement."""
+        with self.engine.connect() as connection:
+            if self.dialect == "sqlite":
+                connection = connection.execution_options(**{_IMMEDIATE: True})
+            with connection.begin():
+                yield connection
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction on the schema, committed on leaving; its outcome feeds ``health_check``.
+
+        Raises what the database raised (``sqlalchemy.exc.DBAPIError``);
+        callers that must not fail catch it.
+        """
+        try:
+            self.ensure_schema()
+            with self._transaction() as connection:
+                yield connection
+        except DBAPIError:
+            self._last_write_failed = True
+            raise
+        self._last_write_failed = False
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reading; it never takes SQLite's write lock."""
+        self.ensure_schema()
+        with self.engine.connect() as connection:
+            yield connection
+
+    # -- health ----------------------------------------------------------
+
+    def health_check(self) -> bool:
+        """True when the database answers and can take a write.
+
+        After a failed write this tries the write lock (SQLite) or a rolled-back
+        update (PostgreSQL) instead of waiting for the next real write, waiting
+        at most a fraction of a second for it.
+        """
+        try:
+            with self.engine.connect() as connection:
+                if not self._last_write_failed:
+                    connection.exec_driver_sql("SELECT 1")
+                    return True
+                self._probe_write(connection)
+        except DBAPIError:
+            return False
+        self._last_write_failed = False
+        return True
+
+    def _probe_write(self, connection: Connection) -> None:
+        if self.dialect == "sqlite":
+            # Straight on the driver connection: SQLAlchemy has not begun a
+            # transaction on it yet, and the probe must not wait the full
+            # busy timeout.
+            raw = connection.connection.driver_connection
+            assert raw is not None
+            raw.execute(f"PRAGMA busy_timeout = {min(200, int(self.busy_timeout * 1000))}")
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                raw.execute("ROLLBACK")
+            except Exception as error:  # sqlite3.OperationalError: database is locked
+                raise DBAPIError(None, None, error) from error
+            finally:
+                raw.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            return
+        self.ensure_schema()
+        with connection.begin() as transaction:
+            connection.execute(
+                update(meta_table)
+                .where(meta_table.c.key == "schema_version")
+                .values(value=meta_table.c.value)
+            )
+            transaction.rollback()
+
+    # -- secret ----------------------------------------------------------
+
+    def get_secret(self) -> str:
+        """The cookie-signing key kept in the database, generated the first time it is asked for.
+
+        Insert-if-absent and read back in one transaction, so every server
+        sharing the database ends up with the one key that landed first.
+        Prefer ``Settings.secret`` when the deployment sets one.
+        """
+        if self._secret is None:
+            with self.write() as connection:
+                self._insert_absent(connection, "secret", secrets.token_urlsafe(32))
+                value = self._meta_value(connection, "secret")
+            assert value is not None
+            self._secret = value
+        return self._secret
+
+    def dispose(self) -> None:
+        """Close every pooled connection; the manager can still be used, reconnecting as needed."""
+        self.engine.dispose()
+
+
+_manager: DatabaseManager | None = None
+_manager_lock = threading.Lock()
+
+
+def get_db_manager() -> DatabaseManager:
+    """The process-wide manager, for the URL the settings name (built on first call)."""
+    global _manager  # noqa: PLW0603 - one engine per process
+    with _manager_lock:
+        if _manager is None:
+            _manager = DatabaseManager(resolve_settings().database_url)
+        return _manager
+
+
+def configure_database(url: str, **options: Any) -> DatabaseManager:
+    """Replace the process-wide manager with one for ``url``; the old one is disposed."""
+    global _manager  # noqa: PLW0603 - one engine per process
+    with _manager_lock:
+        old, _manager = _manager, DatabaseManager(url, **options)
+        if old is not None:
+            old.dispose()
+        return _manager

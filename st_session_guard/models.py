@@ -1,0 +1,124 @@
+"""The database tables, and nothing else.
+
+``stsg_sessions`` holds each session's whole state as JSON (what
+``UserSession.to_dict()`` returns) beside the few columns the server queries
+on: the owner, the revision that decides which write wins, and the times that
+decide expiry. Roles, permissions and metrics are copied into tables of their
+own so they can be queried and audited; they are written from the server's
+session object only, never from anything a browser sent.
+
+Every timestamp is stored and returned as timezone-aware UTC, on SQLite (which
+has no timezone type) as on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Final, cast
+
+from sqlalchemy import JSON, BigInteger, DateTime, Table
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+DB_SCHEMA_VERSION: Final = 1
+"""Layout of these tables; recorded in ``stsg_meta`` under ``schema_version``."""
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A datetime that goes in as any aware (or naive-means-UTC) value and comes out aware UTC.
+
+    SQLite stores datetimes as text without an offset, so values are normalised
+    to UTC before they are written; text in one zone sorts and compares
+    correctly, which the expiry queries rely on.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    def __init__(self) -> None:
+        super().__init__(timezone=True)
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class SessionRow(SQLModel, table=True):
+    """One session: its state document and what expiry and ownership queries need."""
+
+    __tablename__ = "stsg_sessions"
+
+    session_id: str = Field(primary_key=True, max_length=128)
+    user_id: str | None = Field(default=None, index=True, nullable=True, max_length=255)
+    state: dict[str, Any] = Field(sa_type=JSON, nullable=False)
+    revision: int = Field(sa_type=BigInteger, nullable=False)
+    """Only a write carrying a larger revision replaces the row."""
+    schema_version: int = Field(nullable=False)
+    """Layout of ``state`` (``session.SCHEMA_VERSION`` of the release that wrote it)."""
+    created_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    last_activity: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    expires_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+    """``last_activity`` plus the session timeout in force when the row was written."""
+
+
+class SessionRoleRow(SQLModel, table=True):
+    """One role a session holds; server-owned."""
+
+    __tablename__ = "stsg_session_roles"
+
+    session_id: str = Field(primary_key=True, max_length=128)
+    role: str = Field(primary_key=True, max_length=255)
+
+
+class SessionPermissionRow(SQLModel, table=True):
+    """One permission a session holds; server-owned."""
+
+    __tablename__ = "stsg_session_permissions"
+
+    session_id: str = Field(primary_key=True, max_length=128)
+    permission: str = Field(primary_key=True, max_length=255)
+
+
+class SessionMetricsRow(SQLModel, table=True):
+    """A session's usage counters; server-owned."""
+
+    __tablename__ = "stsg_session_metrics"
+
+    session_id: str = Field(primary_key=True, max_length=128)
+    page_views: int = Field(default=0, nullable=False)
+    interaction_count: int = Field(default=0, nullable=False)
+    started_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
+    last_activity: datetime = Field(sa_type=UTCDateTime, nullable=False)
+
+
+class MetaRow(SQLModel, table=True):
+    """Facts about the store itself: ``schema_version`` and the generated cookie ``secret``."""
+
+    __tablename__ = "stsg_meta"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(nullable=False)
+
+
+def core_table(model: type[SQLModel]) -> Table:
+    """The SQLAlchemy Core table behind a table model, for statements that skip the ORM."""
+    return cast(Table, getattr(model, "__table__"))  # noqa: B009 - untyped in SQLModel
+
+
+TABLES: Final[tuple[Table, ...]] = tuple(
+    core_table(model)
+    for model in (SessionRow, SessionRoleRow, SessionPermissionRow, SessionMetricsRow, MetaRow)
+)
+"""Every table this package owns, in creation order."""

@@ -1,0 +1,741 @@
+"""Write-behind persistence: changes are cheap to make, and reach the database soon and in bulk.
+
+Every change to a session marks it dirty (``persist_session``, also usable as
+``UserSession.bind`` callback). One background thread writes each dirty
+session ``debounce_delay`` seconds after its *first* unwritten change, so any
+number of changes inside that window cost one write and nothing waits longer
+than the window to be stored. All sessions due together go in one
+transaction, as one batched upsert that replaces a stored row only when it
+carries a newer revision: two servers, or a late retry, never put an older
+state over a newer one.
+
+A database that is down or locked never raises into the app: the sessions stay
+pending (later changes merge into them), one warning is logged per outage, the
+writes are retried with exponential backoff, and ``health_check()`` reports
+False until a write lands again.
+
+Lock order: a session's lock may be held while the engine's lock is taken
+(``bind`` callbacks run inside the session's methods), never the other way
+round. The engine takes a session's lock only to serialise it, and then holds
+none of its own.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Final
+
+from sqlalchemy import (
+    JSON,
+    BindParameter,
+    ColumnElement,
+    Connection,
+    Delete,
+    Insert,
+    Select,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    literal_column,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError
+
+from .config import resolve_settings
+from .database import DatabaseManager, get_db_manager
+from .models import SessionMetricsRow, SessionPermissionRow, SessionRoleRow, SessionRow, core_table
+from .session import SCHEMA_VERSION, UnsupportedSchema, UserSession
+
+logger = logging.getLogger(__name__)
+
+sessions: Final = core_table(SessionRow)
+roles: Final = core_table(SessionRoleRow)
+permissions: Final = core_table(SessionPermissionRow)
+metrics: Final = core_table(SessionMetricsRow)
+CHILD_TABLES: Final = (roles, permissions, metrics)
+
+WRITE_BATCH: Final = 1000
+"""Sessions per write transaction: large enough to amortise, small enough to hold locks briefly."""
+
+CLEANUP_BATCH: Final = 10_000
+"""Rows deleted per cleanup transaction; memory stays flat however many rows expire."""
+
+_RECOVER: Final = select(sessions.c.state, sessions.c.expires_at).where(
+    sessions.c.session_id == bindparam("session_id")
+)
+"""A primary-key lookup, built once: recovery sits on the path of every page load."""
+
+EXIT_FLUSH_TIMEOUT: Final = 10.0
+"""Seconds process exit waits for pending sessions to be written."""
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _parse_time(text: object, fallback: datetime) -> datetime:
+    if not isinstance(text, str):
+        return fallback
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _json_fallback(value: object) -> object:
+    """Store what JSON has no type for (sets, dates, ...) in a readable form rather than not at all."""
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return repr(value)
+
+
+def _dumps(state: dict[str, Any]) -> str:
+    return json.dumps(state, default=_json_fallback, allow_nan=False, separators=(",", ":"))
+
+
+@dataclass
+class _Pending:
+    """A session with changes not yet in the database."""
+
+    session: UserSession
+    due: float
+    """``time.monotonic()`` by which the oldest unwritten change is to be written."""
+    version: int = 1
+    """Counts ``persist_session`` calls; a write covers the changes up to the version it took."""
+    in_flight: bool = False
+    next_due: float | None = None
+    """When changes made while a write is in flight are due."""
+
+
+@dataclass
+class _Batch:
+    """Pending entries taken for one write, with the versions it covers.
+
+    ``generation`` is the engine's delete generation when they were taken: a
+    ``delete_session`` after that point cancels their write.
+    """
+
+    taken: list[tuple[_Pending, int]]
+    generation: int
+
+
+@dataclass(frozen=True)
+class _Record:
+    """One session serialised for writing: its row and its server-owned rows."""
+
+    session_id: str
+    row: dict[str, Any]
+    roles: tuple[str, ...]
+    permissions: tuple[str, ...]
+    metrics: dict[str, Any]
+
+
+class SessionPersistenceEngine:
+    """Debounced, batched, revision-guarded writes of ``UserSession`` objects, and their recovery.
+
+    Parameters
+    ----------
+    debounce_delay, session_timeout, database_url
+        Seconds to coalesce changes; seconds of inactivity before a session
+        expires; where to store. None takes each from ``resolve_settings()``.
+    db
+        A ``DatabaseManager`` to use instead of building one from the URL.
+    retry_initial, retry_max
+        Backoff between attempts while the database is down, in seconds: the
+        first retry waits ``retry_initial``, each next one twice as long, up to
+        ``retry_max``.
+    """
+
+    def __init__(
+        self,
+        debounce_delay: float | None = None,
+        session_timeout: float | None = None,
+        database_url: str | None = None,
+        *,
+        db: DatabaseManager | None = None,
+        retry_initial: float = 0.5,
+        retry_max: float = 30.0,
+    ) -> None:
+        settings = resolve_settings(
+            debounce_delay=debounce_delay,
+            session_timeout=session_timeout,
+            database_url=database_url,
+        )
+        self.debounce_delay: float = max(0.0, settings.debounce_delay)
+        self.session_timeout: float = settings.session_timeout
+        self.db: DatabaseManager = db if db is not None else DatabaseManager(settings.database_url)
+        self.retry_initial = retry_initial
+        self.retry_max = retry_max
+        self.write_batch = WRITE_BATCH
+        self.cleanup_batch = CLEANUP_BATCH
+        self.writes = 0
+        """Session-write transactions committed so far."""
+        self.failures = 0
+        """Session-write transactions that failed so far."""
+
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._pending: dict[str, _Pending] = {}
+        self._flusher: threading.Thread | None = None
+        self._idle = False
+        self._closed = False
+        self._write_lock = threading.Lock()
+        """Orders this engine's own writes, so a delete is never undone by a write already under way."""
+        self._generation = 0
+        self._deleted: dict[str, int] = {}
+        """Session id -> generation of its deletion, while a write taken earlier may be under way."""
+        self._active: dict[int, int] = {}
+        """Generation -> writes taken then and not yet settled."""
+        self._outage = False
+        self._retry_delay = retry_initial
+        self._retry_at = 0.0
+        self._upsert_statement: Insert | None = None
+        self._metrics_statement: Insert | None = None
+        self._deletes: dict[str, Delete] = {}
+        self._at_exit = _exit_hook(weakref.ref(self))
+        atexit.register(self._at_exit)
+
+    # -- marking dirty ---------------------------------------------------
+
+    def persist_session(self, session: UserSession, immediate: bool = False) -> bool:
+        """Schedule ``session`` to be written; with ``immediate``, write it before returning.
+
+        Returns True when the session is scheduled (debounced) or was written
+        (immediate). An immediate write that could not land returns False and
+        leaves the session pending, to be retried; nothing is raised.
+        """
+        now = time.monotonic()
+        with self._lock:
+            entry = self._pending.get(session.session_id)
+            if entry is None:
+                entry = self._pending[session.session_id] = _Pending(
+                    session, now if immediate else now + self.debounce_delay
+                )
+                if self._idle:
+                    self._wake.notify()
+            else:
+                if entry.session is not session and session.revision >= entry.session.revision:
+                    entry.session = session
+                entry.version += 1
+                if entry.in_flight and entry.next_due is None:
+                    entry.next_due = now + self.debounce_delay
+            if not immediate and not self._closed:
+                self._start_flusher()
+                return True
+            if self._outage and now < self._retry_at:
+                # Known to be down: don't make the caller wait out a timeout;
+                # the flusher retries on its schedule.
+                self._start_flusher()
+                return False
+            batch = self._take([entry])
+        written = self._write(batch, from_flusher=False)
+        if not written:
+            with self._lock:
+                self._start_flusher()
+        return written
+
+    def _start_flusher(self) -> None:
+        if self._flusher is None and not self._closed:
+            self._flusher = threading.Thread(
+                target=self._run_flusher, name="st-session-guard-flusher", daemon=True
+            )
+            self._flusher.start()
+
+    @property
+    def pending_count(self) -> int:
+        """Sessions with changes not yet written."""
+        with self._lock:
+            return len(self._pending)
+
+    # -- the flusher -----------------------------------------------------
+
+    def _run_flusher(self) -> None:
+        while True:
+            with self._lock:
+                batch = self._await_due_batch()
+                if batch is None:
+                    return
+            self._write(batch, from_flusher=True)
+
+    def _take(self, entries: Iterable[_Pending]) -> _Batch:
+        """Take entries for a write (call holding ``_lock``)."""
+        generation = self._generation
+        self._active[generation] = self._active.get(generation, 0) + 1
+        return _Batch([(entry, entry.version) for entry in entries], generation)
+
+    def _await_due_batch(self) -> _Batch | None:
+        """Wait (holding ``_lock`` only while not waiting) until sessions are due; take them."""
+        while not self._closed:
+            now = time.monotonic()
+            if self._outage and now < self._retry_at:
+                self._wake.wait(self._retry_at - now)
+                continue
+            earliest = min(
+                (entry.due for entry in self._pending.values() if not entry.in_flight),
+                default=None,
+            )
+            if earliest is None:
+                self._idle = True
+                self._wake.wait()
+                self._idle = False
+                continue
+            if earliest > now:
+                self._wake.wait(earliest - now)
+                continue
+            due: list[_Pending] = []
+            for entry in self._pending.values():
+                if not entry.in_flight and entry.due <= now:
+                    entry.in_flight = True
+                    due.append(entry)
+                    if len(due) >= self.write_batch:
+                        break
+            return self._take(due)
+        return None
+
+    # -- writing ---------------------------------------------------------
+
+    def flush_all(self) -> int:
+        """Write every pending session now, whatever its due time; the number written.
+
+        Waits for nothing but the database; sessions that could not be
+        written stay pending.
+        """
+        with self._lock:
+            entries = list(self._pending.values())
+            batches = [
+                self._take(entries[start : start + self.write_batch])
+                for start in range(0, len(entries), self.write_batch)
+            ]
+        written = 0
+        for number, batch in enumerate(batches):
+            if not self._write(batch, from_flusher=False):
+                with self._lock:  # settle the batches that were never tried
+                    for skipped in batches[number + 1 :]:
+                        self._release(skipped.generation)
+                break
+            written += len(batch.taken)
+        return written
+
+    def _write(self, batch: _Batch, *, from_flusher: bool) -> bool:
+        """Serialise and store a batch in one transaction; settle its pending entries either way."""
+        taken = batch.taken
+        records = [r for r in (self._serialise(entry.session) for entry, _ in taken) if r]
+        ok = True
+        try:
+            with self._write_lock:
+                with self._lock:
+                    live = [
+                        r for r in records
+                        if self._deleted.get(r.session_id, -1) < batch.generation
+                    ]
+                if live:
+                    with self.db.write() as connection:
+                        self._store(connection, live)
+                    self.writes += 1
+        except DBAPIError as error:
+            ok = False
+            self._note_failure(error)
+        except Exception:  # a bug must not kill the flusher or reach the app
+            ok = False
+            logger.exception("st-session-guard: unexpected error writing sessions")
+            self._note_failure(None)
+        else:
+            self._note_success()
+        with self._lock:
+            failed = {entry.session.session_id for entry, _ in taken} if not ok else set()
+            for entry, version in taken:
+                self._settle(entry, version, written=entry.session.session_id not in failed,
+                             from_flusher=from_flusher)
+            self._release(batch.generation)
+        return ok
+
+    def _release(self, generation: int) -> None:
+        """A write taken at ``generation`` is over; forget deletions no write can undo now."""
+        left = self._active[generation] - 1
+        if left:
+            self._active[generation] = left
+        else:
+            del self._active[generation]
+        oldest = min(self._active, default=self._generation + 1)
+        if self._deleted:
+            self._deleted = {sid: gen for sid, gen in self._deleted.items() if gen >= oldest}
+
+    def _serialise(self, session: UserSession) -> _Record | None:
+        """The rows to write for ``session``; None (logged) when its state cannot be stored.
+
+        Such a session is skipped until its next change rather than retried,
+        so it cannot hold back the sessions written in the same batch.
+        """
+        try:
+            state = session.to_dict()  # takes the session's lock; we hold none of ours
+            text = _dumps(state)
+        except Exception:  # noqa: BLE001 - whatever it is, it must not stop the flusher
+            logger.error(
+                "st-session-guard: session %s… cannot be stored as JSON; skipped until it changes",
+                session.session_id[:8],
+                exc_info=True,
+            )
+            return None
+        raw_metrics = state.get("metrics") or {}
+        now = _utcnow()
+        created = _parse_time(state.get("created_at"), now)
+        last_activity = _parse_time(raw_metrics.get("last_activity"), now)
+        return _Record(
+            session_id=session.session_id,
+            row={
+                "session_id": session.session_id,
+                "user_id": state.get("user_id"),
+                "state": text,
+                "revision": int(state.get("revision", 0)),
+                "schema_version": int(state.get("schema", SCHEMA_VERSION)),
+                "created_at": created,
+                "last_activity": last_activity,
+                "expires_at": last_activity + timedelta(seconds=self.session_timeout),
+            },
+            roles=tuple(state.get("roles", ())),
+            permissions=tuple(state.get("permissions", ())),
+            metrics={
+                "session_id": session.session_id,
+                "page_views": int(raw_metrics.get("page_views", 0)),
+                "interaction_count": int(raw_metrics.get("interaction_count", 0)),
+                "started_at": _parse_time(raw_metrics.get("started_at"), created),
+                "last_activity": last_activity,
+            },
+        )
+
+    def _settle(self, entry: _Pending, version: int, *, written: bool, from_flusher: bool) -> None:
+        """After a write attempt: forget what was written, keep what is newer or failed."""
+        if from_flusher:
+            entry.in_flight = False
+        if self._pending.get(entry.session.session_id) is not entry:
+            return
+        if written and entry.version == version:
+            del self._pending[entry.session.session_id]
+            return
+        if written or not entry.in_flight:
+            if entry.next_due is not None:
+                entry.due = min(entry.due, entry.next_due) if not written else entry.next_due
+                entry.next_due = None
+            elif written:
+                entry.due = time.monotonic() + self.debounce_delay
+
+    def _store(self, connection: Connection, records: list[_Record]) -> None:
+        """One batched, revision-guarded upsert; server-owned rows follow only where it won."""
+        records = sorted(records, key=lambda r: r.session_id)  # one lock order across servers
+        result = connection.execute(self._upsert(), [r.row for r in records])
+        won = {row[0] for row in result}
+        winners = [r for r in records if r.session_id in won]
+        if not winners:
+            return
+        ids = self._ids_param([r.session_id for r in winners])
+        connection.execute(self._delete_of(roles), ids)
+        connection.execute(self._delete_of(permissions), ids)
+        role_rows = [{"session_id": r.session_id, "role": x} for r in winners for x in r.roles]
+        if role_rows:
+            connection.execute(roles.insert(), role_rows)
+        permission_rows = [
+            {"session_id": r.session_id, "permission": x} for r in winners for x in r.permissions
+        ]
+        if permission_rows:
+            connection.execute(permissions.insert(), permission_rows)
+        connection.execute(self._metrics_upsert(), [r.metrics for r in winners])
+
+    def _insert(self, table: Table) -> Any:
+        return (sqlite_insert if self.db.dialect == "sqlite" else postgresql_insert)(table)
+
+    def _upsert(self) -> Insert:
+        if self._upsert_statement is None:
+            state: ColumnElement[Any] | BindParameter[str] = bindparam("state", type_=Text)
+            if self.db.dialect == "postgresql":
+                state = cast(state, JSON)  # the text is JSON already; don't encode it twice
+            columns = ("user_id", "revision", "schema_version", "created_at",
+                       "last_activity", "expires_at")
+            statement = self._insert(sessions).values(
+                session_id=bindparam("session_id"),
+                state=state,
+                **{name: bindparam(name, type_=sessions.c[name].type) for name in columns},
+            )
+            replaced = ("user_id", "state", "revision", "schema_version", "last_activity",
+                        "expires_at")
+            self._upsert_statement = statement.on_conflict_do_update(
+                index_elements=[sessions.c.session_id],
+                set_={name: statement.excluded[name] for name in replaced},
+                where=sessions.c.revision < statement.excluded.revision,
+            ).returning(sessions.c.session_id)
+        return self._upsert_statement
+
+    def _metrics_upsert(self) -> Insert:
+        if self._metrics_statement is None:
+            statement = self._insert(metrics)
+            self._metrics_statement = statement.on_conflict_do_update(
+                index_elements=[metrics.c.session_id],
+                set_={c.name: statement.excluded[c.name] for c in metrics.c if not c.primary_key},
+            )
+        return self._metrics_statement
+
+    # -- outages ---------------------------------------------------------
+
+    @property
+    def retry_delay(self) -> float:
+        """Seconds until the next attempt after a failed one; grows while an outage lasts."""
+        return self._retry_delay
+
+    def _note_failure(self, error: BaseException | None) -> None:
+        with self._lock:
+            self.failures += 1
+            if not self._outage:
+                self._outage = True
+                self._retry_delay = self.retry_initial
+                logger.warning(
+                    "st-session-guard: cannot write sessions to the database (%s); "
+                    "keeping them pending and retrying with backoff",
+                    _describe(error),
+                )
+            else:
+                self._retry_delay = min(self._retry_delay * 2, self.retry_max)
+            self._retry_at = time.monotonic() + self._retry_delay
+
+    def _note_success(self) -> None:
+        with self._lock:
+            if self._outage:
+                self._outage = False
+                self._retry_delay = self.retry_initial
+                self._retry_at = 0.0
+                logger.warning("st-session-guard: database writes work again; pending sessions written")
+                self._wake.notify()
+
+    def health_check(self) -> bool:
+        """True when the database answers and takes writes (see ``DatabaseManager.health_check``)."""
+        return self.db.health_check()
+
+    # -- recovery --------------------------------------------------------
+
+    def recover_session(self, session_id: str) -> UserSession | None:
+        """The newest live state of ``session_id``: this engine's unwritten copy, else the stored row.
+
+        None when the id is unknown, expired, or stored in a form this release
+        cannot read (logged). Never raises for a database that is down: that
+        is logged and answered with None as well.
+        """
+        with self._lock:
+            entry = self._pending.get(session_id)
+        if entry is not None:
+            if self._is_live(entry.session):
+                return entry.session
+            return None
+        try:
+            with self.db.read() as connection:
+                row = connection.execute(_RECOVER, {"session_id": session_id}).first()
+        except DBAPIError as error:
+            logger.warning("st-session-guard: cannot read session %s…: %s", session_id[:8], _describe(error))
+            return None
+        except ValueError:  # the JSON column failed to decode
+            logger.warning("st-session-guard: stored session %s… is not valid JSON; ignored",
+                           session_id[:8])
+            return None
+        if row is None or row.expires_at <= _utcnow():
+            return None
+        return _rebuild(session_id, row.state)
+
+    def recover_user_sessions(self, user_id: str) -> list[UserSession]:
+        """Every live session of ``user_id``, newest copy of each, most recently active first."""
+        with self._lock:
+            found = {
+                sid: entry.session
+                for sid, entry in self._pending.items()
+                if entry.session.user_id == user_id and self._is_live(entry.session)
+            }
+        try:
+            with self.db.read() as connection:
+                rows = connection.execute(
+                    select(sessions.c.session_id, sessions.c.state)
+                    .where(sessions.c.user_id == user_id, sessions.c.expires_at > _utcnow())
+                    .order_by(sessions.c.last_activity.desc())
+                ).all()
+        except (DBAPIError, ValueError) as error:
+            logger.warning("st-session-guard: cannot read sessions of a user: %s", _describe(error))
+            rows = []
+        for row in rows:
+            if row.session_id not in found:
+                session = _rebuild(row.session_id, row.state)
+                if session is not None:
+                    found[row.session_id] = session
+        return sorted(found.values(), key=lambda s: s.metrics.last_activity, reverse=True)
+
+    def _is_live(self, session: UserSession) -> bool:
+        timeout = timedelta(seconds=self.session_timeout)
+        return session.metrics.last_activity + timeout > _utcnow()
+
+    # -- removal ---------------------------------------------------------
+
+    def delete_session(self, session_id: str) -> bool:
+        """Forget ``session_id`` here and in the database; True when a stored row was removed.
+
+        A write of it already under way is cancelled or undone, so the row
+        does not come back.
+        """
+        with self._lock:
+            self._pending.pop(session_id, None)
+            if self._active:  # a write taken before now must not bring the row back
+                self._deleted[session_id] = self._generation
+            self._generation += 1
+        try:
+            with self._write_lock, self.db.write() as connection:
+                removed = self._delete_ids(connection, [session_id])
+        except DBAPIError as error:
+            logger.warning("st-session-guard: cannot delete session %s…: %s", session_id[:8],
+                           _describe(error))
+            return False
+        return removed > 0
+
+    def cleanup_expired_sessions(self) -> int:
+        """Delete every session whose expiry has passed, in batches; the number of rows deleted."""
+        now = _utcnow()
+        self._drop_pending(lambda s: not self._is_live(s))
+        return self._delete_where(lambda: sessions.c.expires_at <= now)
+
+    def cleanup_inactive_sessions(self, inactive_days: float = 7) -> int:
+        """Delete every session idle for ``inactive_days`` or longer, expired or not; the count."""
+        cutoff = _utcnow() - timedelta(days=inactive_days)
+        self._drop_pending(lambda s: s.metrics.last_activity <= cutoff)
+        return self._delete_where(lambda: sessions.c.last_activity <= cutoff)
+
+    def _drop_pending(self, doomed: Callable[[UserSession], bool]) -> None:
+        with self._lock:
+            for sid in [sid for sid, e in self._pending.items() if doomed(e.session)]:
+                del self._pending[sid]
+
+    def _delete_where(self, condition: Callable[[], ColumnElement[bool]]) -> int:
+        """Delete matching sessions and their rows ``cleanup_batch`` at a time, never loading them all.
+
+        The condition is tested again by the delete itself, so a session that
+        another server refreshed meanwhile survives.
+        """
+        total = 0
+        while True:
+            batch = (
+                select(sessions.c.session_id)
+                .where(condition())
+                .limit(self.cleanup_batch)
+                .scalar_subquery()
+            )
+            try:
+                with self._write_lock, self.db.write() as connection:
+                    ids = connection.execute(
+                        delete(sessions)
+                        .where(sessions.c.session_id.in_(batch), condition())
+                        .returning(sessions.c.session_id)
+                    ).scalars().all()
+                    self._delete_children(connection, ids)
+            except DBAPIError as error:
+                logger.warning("st-session-guard: session cleanup stopped: %s", _describe(error))
+                return total
+            total += len(ids)
+            if len(ids) < self.cleanup_batch:
+                return total
+
+    def _delete_ids(self, connection: Connection, ids: Sequence[str]) -> int:
+        self._delete_children(connection, ids)
+        result = connection.execute(self._delete_of(sessions), self._ids_param(ids))
+        return int(result.rowcount)
+
+    def _delete_children(self, connection: Connection, ids: Sequence[str]) -> None:
+        if ids:
+            param = self._ids_param(ids)
+            for table in CHILD_TABLES:
+                connection.execute(self._delete_of(table), param)
+
+    def _delete_of(self, table: Table) -> Delete:
+        """``DELETE FROM table WHERE session_id IN <the list bound as "ids">``, built once.
+
+        The list travels as one parameter (a JSON array for SQLite, an array
+        for PostgreSQL) rather than thousands, which spares rendering and
+        binding a placeholder per id in every batch.
+        """
+        statement = self._deletes.get(table.name)
+        if statement is None:
+            column = table.c.session_id
+            condition: ColumnElement[bool]
+            if self.db.dialect == "sqlite":
+                listed: Select[tuple[Any]] = select(literal_column("value")).select_from(
+                    func.json_each(bindparam("ids", type_=Text))
+                )
+                condition = column.in_(listed)
+            else:
+                condition = column == any_(bindparam("ids", type_=ARRAY(Text)))
+            statement = self._deletes[table.name] = delete(table).where(condition)
+        return statement
+
+    def _ids_param(self, ids: Sequence[str]) -> dict[str, object]:
+        return {"ids": json.dumps(list(ids)) if self.db.dialect == "sqlite" else list(ids)}
+
+    # -- shutting down ---------------------------------------------------
+
+    def close(self, timeout: float = EXIT_FLUSH_TIMEOUT) -> None:
+        """Write what is pending and stop the flusher; the engine takes no more background work."""
+        with self._lock:
+            self._closed = True
+            self._wake.notify_all()
+            flusher = self._flusher
+        if flusher is not None:
+            flusher.join(timeout)
+        self.flush_all()
+        atexit.unregister(self._at_exit)
+
+
+def _exit_hook(engine_ref: weakref.ref[SessionPersistenceEngine]) -> Callable[[], None]:
+    """At interpreter exit, write what is pending, waiting at most ``EXIT_FLUSH_TIMEOUT``."""
+
+    def flush_at_exit() -> None:
+        engine = engine_ref()
+        if engine is None or not engine.pending_count:
+            return
+        worker = threading.Thread(target=engine.close, name="st-session-guard-exit", daemon=True)
+        worker.start()
+        worker.join(EXIT_FLUSH_TIMEOUT)
+        if worker.is_alive():
+            logger.warning("st-session-guard: %d sessions not written at exit", engine.pending_count)
+
+    return flush_at_exit
+
+
+def _rebuild(session_id: str, state: object) -> UserSession | None:
+    """A stored state back as a session; None (logged) for anything this release cannot read."""
+    if not isinstance(state, dict):
+        logger.warning("st-session-guard: stored session %s… is not a JSON object; ignored",
+                       session_id[:8])
+        return None
+    try:
+        return UserSession.from_dict(state)
+    except UnsupportedSchema as error:
+        logger.warning("st-session-guard: stored session %s… ignored: %s", session_id[:8], error)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+        logger.warning("st-session-guard: stored session %s… is damaged (%r); ignored",
+                       session_id[:8], error)
+    return None
+
+
+def _describe(error: BaseException | None) -> str:
+    if error is None:
+        return "unexpected error"
+    original = getattr(error, "orig", None) or error
+    text = str(original).strip().splitlines()
+    return f"{type(original).__name__}: {text[0] if text else ''}"
+
+
+__all__ = ["SessionPersistenceEngine"]
