@@ -1,0 +1,304 @@
+"""The per-script facade: which session this browser tab has, and keeping its mirror in step.
+
+Every script run of a tab goes through ``bootstrap_session()``:
+
+1. On the first run of a page load the signed cookie (``st.context.cookies``)
+   names the session; the live copy in this process or the database of
+   record gives it back before any widget exists, so wrapped widgets paint
+   their restored values on the first frame.
+2. A message the guard component sent since the last run (a mirror newer
+   than the server, or drafts) is validated and merged.
+3. The guard is drawn with only the changes the tab has not seen yet.
+
+Live sessions are shared by every tab of this process that holds the same
+session id, so a change in one tab shows in the other on its next run.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import streamlit as st
+
+from . import component
+from .config import Settings, resolve_settings
+from .database import get_db_manager
+from .reconcile import Limits, read_message, restore_from_browser
+from .session import JSON, Path, UserSession, new_session_id
+from .session_persistence import get_persistence_engine
+from .signing import sign_session_id, verify_token
+
+logger = logging.getLogger("st_session_guard")
+
+CONNECTION_KEY: Final = "_stsg_connection"
+MAX_LIVE_SESSIONS: Final = 10_000
+
+
+@dataclass
+class Connection:
+    """What one browser tab's connection knows; kept in ``st.session_state``."""
+
+    session_id: str
+    sent_revision: int = 0
+    """The revision the tab's mirror has been sent up to; 0 before the first render."""
+    last_seq: int = 0
+    cookie_due: bool = True
+    widgets: dict[str, Path] = field(default_factory=dict)
+    """Widget key -> the form field it persists to."""
+    seen: dict[str, int] = field(default_factory=dict)
+    """Widget key -> the path revision the widget last showed."""
+    drafts: dict[str, list[str]] = field(default_factory=dict)
+    excluded: set[Path] = field(default_factory=set)
+
+
+class LiveSessions:
+    """This process's sessions in use, so every tab of one session shares one object."""
+
+    def __init__(self, capacity: int = MAX_LIVE_SESSIONS) -> None:
+        self._sessions: OrderedDict[str, UserSession] = OrderedDict()
+        self._lock = threading.Lock()
+        self._capacity = capacity
+
+    def get(self, session_id: str) -> UserSession | None:
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is not None:
+                self._sessions.move_to_end(session_id)
+            return session
+
+    def put(self, session: UserSession) -> None:
+        """Evicted sessions are safe: the write-behind engine holds what is unwritten."""
+        with self._lock:
+            self._sessions[session.session_id] = session
+            self._sessions.move_to_end(session.session_id)
+            while len(self._sessions) > self._capacity:
+                self._sessions.popitem(last=False)
+
+    def drop(self, session_id: str) -> None:
+        with self._lock:
+            self._sessions.pop(session_id, None)
+
+
+live_sessions = LiveSessions()
+
+_settings: Settings | None = None
+
+
+def settings() -> Settings:
+    global _settings  # noqa: PLW0603 - one resolution per process
+    if _settings is None:
+        _settings = resolve_settings()
+    return _settings
+
+
+def _secret() -> str:
+    return settings().secret or get_db_manager().get_secret()
+
+
+def _cookie_session_id() -> str | None:
+    try:
+        token = st.context.cookies.get(settings().cookie_name)
+    except Exception:  # no browser request behind this run (AppTest, bare mode)
+        return None
+    session_id = verify_token(token, _secret(), settings().session_timeout)
+    if token and session_id is None:
+        logger.warning("st-session-guard: refused a session cookie (forged, truncated or expired)")
+    return session_id
+
+
+def _adopt(session: UserSession) -> UserSession:
+    session.bind(get_persistence_engine().persist_session)
+    live_sessions.put(session)
+    return session
+
+
+def _open_session(session_id: str | None, user_id: str | None, default_page: str) -> UserSession:
+    """The newest copy of ``session_id`` we can find, or a fresh session."""
+    if session_id:
+        live = live_sessions.get(session_id)
+        stored = get_persistence_engine().recover_session(session_id)
+        if live is not None and (stored is None or stored.revision <= live.revision):
+            return live
+        if stored is not None:
+            return _adopt(stored)
+    return _adopt(UserSession(user_id, current_page=default_page))
+
+
+def get_connection() -> Connection | None:
+    connection = st.session_state.get(CONNECTION_KEY)
+    return connection if isinstance(connection, Connection) else None
+
+
+def bootstrap_session(
+    session_id: str | None = None,
+    *,
+    user_id: str | None = None,
+    default_page: str = "home",
+) -> UserSession:
+    """Give this tab its session, restored if it had one, and keep the browser mirror in step.
+
+    Call it once at the top of every script run, before any wrapped widget.
+
+    Parameters
+    ----------
+    session_id : str or None
+        A session id the app got elsewhere (say, from a URL it chose to put
+        it in). By default the id comes from the signed ``stsg`` cookie.
+    user_id : str or None
+        The user of a session created by this call.
+    default_page : str
+        ``current_page`` of a session created by this call.
+
+    Returns
+    -------
+    UserSession
+        The tab's session; the same object on every run of the tab.
+    """
+    connection = get_connection()
+    if connection is None:
+        session = _open_session(session_id or _cookie_session_id(), user_id, default_page)
+        session.record_page_view()
+        connection = Connection(session.session_id)
+        st.session_state[CONNECTION_KEY] = connection
+    else:
+        session = current_session(connection)
+    _receive(connection, session)
+    _send(connection, session)
+    return session
+
+
+def current_session(connection: Connection) -> UserSession:
+    """The live session of a connection, recovered if this process dropped it."""
+    session = live_sessions.get(connection.session_id)
+    if session is None:
+        session = _open_session(connection.session_id, None, "home")
+        connection.session_id = session.session_id
+    return session
+
+
+def _receive(connection: Connection, session: UserSession) -> None:
+    limits = Limits(max_bytes=settings().max_payload_bytes)
+    message = read_message(
+        st.session_state.get(component.GUARD_KEY), session.session_id, connection.last_seq, limits
+    )
+    if message is None:
+        return
+    connection.last_seq = message["seq"]
+    if message["type"] == "resync":
+        revision = message.get("revision")
+        connection.sent_revision = revision if isinstance(revision, int) and revision >= 0 else 0
+        return
+    draft_paths = {key: path for key, path in connection.widgets.items() if key in connection.drafts}
+    outcome = restore_from_browser(session, message, draft_paths, connection.excluded, limits)
+    if outcome.applied:
+        logger.info("st-session-guard: took %d newer values from the browser", outcome.applied)
+
+
+def _send(connection: Connection, session: UserSession) -> None:
+    base = connection.sent_revision
+    changes = [c.to_json() for c in session.changes_since(base)]
+    cookie: component.CookieSpec | None = None
+    if connection.cookie_due:
+        cookie = {
+            "name": settings().cookie_name,
+            "value": sign_session_id(session.session_id, _secret()),
+            "max_age": int(settings().session_timeout),
+        }
+        connection.cookie_due = False
+    connection.sent_revision = session.revision
+    component.render_guard(
+        {
+            "v": component.PROTOCOL_VERSION,
+            "session_id": session.session_id,
+            "revision": session.revision,
+            "base": base,
+            "changes": changes,  # type: ignore[typeddict-item]
+            "cookie": cookie,
+            "debounce_ms": settings().browser_debounce_ms,
+            "drafts": connection.drafts,
+            "ack": connection.last_seq or None,
+        }
+    )
+
+
+def _require_connection() -> Connection:
+    connection = get_connection()
+    if connection is None:
+        raise RuntimeError("call st_session_guard.bootstrap_session() at the top of the script first")
+    return connection
+
+
+def get_current_session() -> UserSession:
+    """This tab's session; ``bootstrap_session()`` must have run in this script run."""
+    return current_session(_require_connection())
+
+
+class SessionManager:
+    """What a page does with its session: navigate, invalidate caches, end the session."""
+
+    def __init__(self, session: UserSession) -> None:
+        self.session = session
+
+    def navigate_to(self, page: str, params: dict[str, JSON] | None = None) -> None:
+        self.session.navigate_to(page, params)
+
+    def go_back(self) -> bool:
+        return self.session.go_back()
+
+    def invalidate_cache(self, pattern: str | None = None) -> set[str]:
+        """Forget tracked cache keys containing ``pattern`` (all when None) and their dependents."""
+        return self.session.invalidate_cache_keys(pattern)
+
+    def cleanup_session(self) -> None:
+        """End the session everywhere: the database row, this process, and the tab's cookie."""
+        get_persistence_engine().delete_session(self.session.session_id)
+        live_sessions.drop(self.session.session_id)
+        st.session_state.pop(CONNECTION_KEY, None)
+
+    def rotate_session_id(self) -> UserSession:
+        """Move the state to a new id (call it on login) so a planted id gains nothing."""
+        return rotate_session_id()
+
+
+def get_session_manager() -> SessionManager:
+    return SessionManager(get_current_session())
+
+
+def rotate_session_id() -> UserSession:
+    """Give this tab's session a fresh id; the old id restores nothing afterwards.
+
+    Call it when a user logs in, so an id an attacker planted before the
+    login (session fixation) is worthless.
+    """
+    connection = _require_connection()
+    old = current_session(connection)
+    fresh = UserSession.from_dict({**old.to_dict(), "session_id": new_session_id()})
+    engine = get_persistence_engine()
+    engine.delete_session(old.session_id)
+    live_sessions.drop(old.session_id)
+    old.bind(None)
+    _adopt(fresh)
+    engine.persist_session(fresh, immediate=True)
+    connection.session_id = fresh.session_id
+    connection.sent_revision = 0
+    connection.cookie_due = True
+    return fresh
+
+
+def persist_input(field_name: str, value: Any, form_id: str = "default") -> None:
+    """Record one field's value; written to the database after the debounce delay."""
+    get_current_session().update_form_data(form_id, field_name, value)
+
+
+def save_form(form_id: str, data: dict[str, Any], immediate: bool = False) -> None:
+    """Record a whole form as saved (no longer dirty); ``immediate`` writes it before returning."""
+    session = get_current_session()
+    for name, value in data.items():
+        session.update_form_data(form_id, name, value)
+    session.mark_form_saved(form_id)
+    if immediate:
+        get_persistence_engine().persist_session(session, immediate=True)

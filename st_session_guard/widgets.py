@@ -1,0 +1,183 @@
+"""Drop-in widgets: ``sg.text_input(...)`` is ``st.text_input(...)`` plus ``form_id``, persisted.
+
+Each wrapper keeps one form field in step with one widget:
+
+- when the widget is created (first run of a page load, or the page is shown
+  again), a stored value that still fits the widget is passed as the
+  widget's own default (``value=``, ``index=``, ``default=``), so the very
+  first frame paints it — ``st.session_state`` would paint the default first;
+- when the stored value changed elsewhere (another tab, the browser mirror
+  after a crash, undo), it is written to ``st.session_state`` before the widget;
+- a user's edit is committed by an ``on_change`` callback, which runs before
+  the script, so the guard ships it to the mirror in the same run; a value
+  set from code is committed when the widget is drawn.
+
+Password inputs are never persisted anywhere.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+import streamlit as st
+from streamlit.elements.lib.form_utils import current_form_id
+
+from . import values
+from .manager import Connection, current_session, get_connection
+from .session import Path, UserSession
+
+logger = logging.getLogger("st_session_guard")
+
+_MISSING: Final = object()
+
+
+@dataclass(frozen=True)
+class _Kind:
+    seed_param: str
+    """The widget argument that sets its initial value."""
+    fit: values.FitRule
+    seeds_index: bool = False
+    """The seed is an option's index, not the value itself."""
+    drafts: bool = False
+    """Uncommitted typing is captured by the guard."""
+
+
+_KINDS: Final[dict[str, _Kind]] = {
+    "text_input": _Kind("value", values.fit_text, drafts=True),
+    "text_area": _Kind("value", values.fit_text, drafts=True),
+    "number_input": _Kind("value", values.fit_number, drafts=True),
+    "selectbox": _Kind("index", values.fit_choice_index, seeds_index=True),
+    "radio": _Kind("index", values.fit_choice_index, seeds_index=True),
+    "multiselect": _Kind("default", values.fit_many),
+    "checkbox": _Kind("value", values.fit_bool),
+    "toggle": _Kind("value", values.fit_bool),
+    "slider": _Kind("value", values.fit_slider),
+    "select_slider": _Kind("value", values.fit_select_slider),
+    "date_input": _Kind("value", values.fit_date),
+    "time_input": _Kind("value", values.fit_time),
+    "color_picker": _Kind("value", values.fit_color),
+}
+
+
+def _stored(session: UserSession, path: Path) -> Any:
+    return session.get_form_state(path[1]).data.get(path[2], _MISSING)
+
+
+def _fitting(kind: _Kind, raw: Any, kwargs: Mapping[str, Any], key: str) -> tuple[Any, Any] | None:
+    """(value, seed) for a stored value that fits the widget now; None, with a warning, if not."""
+    try:
+        value = values.decode(raw)
+        seed = kind.fit(value, kwargs)
+    except values.Unfit as reason:
+        logger.warning("st-session-guard: not restoring widget %r: %s", key, reason)
+        return None
+    return (value if kind.seeds_index else seed), seed
+
+
+def _commit(connection: Connection, session: UserSession, key: str, value: Any) -> None:
+    path = connection.widgets[key]
+    try:
+        session.update_form_data(path[1], path[2], values.encode(value))
+    except values.Unfit as reason:
+        logger.warning("st-session-guard: not persisting widget %r: %s", key, reason)
+    connection.seen[key] = session.path_revision(path)
+
+
+def _commit_then_call(key: str, user_callback: Any, user_args: Any, user_kwargs: Any) -> None:
+    connection = get_connection()
+    if connection is not None and key in connection.widgets and key in st.session_state:
+        _commit(connection, current_session(connection), key, st.session_state[key])
+    if callable(user_callback):
+        user_callback(*(user_args or ()), **(user_kwargs or {}))
+
+
+def _render(name: str, kind: _Kind, form_id: str, kwargs: dict[str, Any]) -> Any:
+    widget = getattr(st, name)
+    connection = get_connection()
+    if connection is None:
+        raise RuntimeError("call st_session_guard.bootstrap_session() before any sg widget")
+    field = kwargs.get("key") or str(kwargs["label"])
+    key = kwargs["key"] = kwargs.get("key") or f"stsg:{form_id}:{field}"
+    path: Path = ("forms", form_id, str(field))
+    if kwargs.get("type") == "password":
+        connection.excluded.add(path)
+        return widget(**kwargs)
+
+    session = current_session(connection)
+    connection.widgets[key] = path
+    if kind.drafts:
+        connection.drafts[key] = [form_id, str(field)]
+    revision = session.path_revision(path)
+    if key not in st.session_state:
+        raw = _stored(session, path)
+        fitting = None if raw is _MISSING else _fitting(kind, raw, kwargs, key)
+        if fitting is not None:
+            kwargs[kind.seed_param] = fitting[1]
+        connection.seen[key] = revision
+    elif revision > connection.seen.get(key, 0):
+        raw = _stored(session, path)
+        fitting = None if raw is _MISSING else _fitting(kind, raw, kwargs, key)
+        if fitting is not None:
+            st.session_state[key] = fitting[0]
+        connection.seen[key] = revision
+    else:
+        current = st.session_state[key]
+        if _stored(session, path) != _encoded_or_missing(current):
+            _commit(connection, session, key, current)
+
+    user_callback = kwargs.get("on_change")
+    if current_form_id(st._main) == "" and (user_callback is None or callable(user_callback)):
+        kwargs["on_change"] = _commit_then_call
+        kwargs["args"] = (key, user_callback, kwargs.get("args"), kwargs.get("kwargs"))
+        kwargs["kwargs"] = None
+    return widget(**kwargs)
+
+
+def _encoded_or_missing(value: Any) -> Any:
+    try:
+        return values.encode(value)
+    except values.Unfit:
+        return _MISSING
+
+
+def _wrapper(name: str, kind: _Kind) -> Callable[..., Any]:
+    widget = getattr(st, name)
+    signature = inspect.signature(widget)
+    positional = list(signature.parameters)
+
+    @functools.wraps(widget)
+    def wrapped(*args: Any, form_id: str = "default", **kwargs: Any) -> Any:
+        kwargs.update(zip(positional, args))
+        return _render(name, kind, form_id, kwargs)
+
+    form_param = inspect.Parameter("form_id", inspect.Parameter.KEYWORD_ONLY, default="default")
+    wrapped.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*signature.parameters.values(), form_param]
+    )
+    wrapped.__doc__ = (
+        f"``st.{name}`` that persists its value in form ``form_id`` and restores it on reload.\n\n"
+        f"Takes exactly the arguments of ``st.{name}``, plus ``form_id`` (default "
+        f"``\"default\"``). The field is named by ``key`` (else by ``label``).\n\n"
+        + (widget.__doc__ or "")
+    )
+    return wrapped
+
+
+text_input = _wrapper("text_input", _KINDS["text_input"])
+text_area = _wrapper("text_area", _KINDS["text_area"])
+number_input = _wrapper("number_input", _KINDS["number_input"])
+selectbox = _wrapper("selectbox", _KINDS["selectbox"])
+multiselect = _wrapper("multiselect", _KINDS["multiselect"])
+radio = _wrapper("radio", _KINDS["radio"])
+checkbox = _wrapper("checkbox", _KINDS["checkbox"])
+toggle = _wrapper("toggle", _KINDS["toggle"])
+slider = _wrapper("slider", _KINDS["slider"])
+select_slider = _wrapper("select_slider", _KINDS["select_slider"])
+date_input = _wrapper("date_input", _KINDS["date_input"])
+time_input = _wrapper("time_input", _KINDS["time_input"])
+color_picker = _wrapper("color_picker", _KINDS["color_picker"])
