@@ -1,35 +1,14 @@
-"""Waiting on a condition with a deadline, and a TCP proxy that can cut a database off."""
+"""A TCP proxy that can cut a database off; waiting helpers come from the plugin."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
 import threading
-import time
-from collections.abc import Callable
-from typing import TypeVar
 
-T = TypeVar("T")
+from st_session_guard.testing import free_port, wait_until
 
-
-def wait_until(
-    condition: Callable[[], T], timeout: float = 15.0, interval: float = 0.01, what: str = ""
-) -> T:
-    """Poll ``condition`` until it returns something truthy, and return that; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
-        time.sleep(interval)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+__all__ = ["TcpProxy", "free_port", "wait_until"]
 
 
 class TcpProxy:
