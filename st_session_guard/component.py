@@ -42,6 +42,7 @@ class GuardArgs(TypedDict):
     cookie: CookieSpec | None
     debounce_ms: int
     drafts: dict[str, list[str]]
+    excluded: list[str]
     ack: int | None
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -51,8 +52,12 @@ class Connection:
     """Widget key -> the form field it persists to."""
     seen: dict[str, int] = field(default_factory=dict)
     """Widget key -> the path revision the widget last showed."""
-    drafts: dict[str, list[str]] = field(default_factory=dict)
+    shown: dict[str, JSON] = field(default_factory=dict)
+    """Widget key -> the value (as stored JSON) the widget returned on its last run."""
+    excluded_keys: frozenset[str] = frozenset()
+    """Widget keys the app excludes: never persisted, never captured as drafts."""
     excluded: set[Path] = field(default_factory=set)
+    """Form fields of excluded and password widgets: never taken from the browser."""
 
 
 class LiveSessions:
@@ -138,6 +143,7 @@ def bootstrap_session(
     *,
     user_id: str | None = None,
     default_page: str = "home",
+    exclude_keys: Iterable[str] = (),
 ) -> UserSession:
     """Give this tab its session, restored if it had one, and keep the browser mirror in step.
 
@@ -152,6 +158,9 @@ def bootstrap_session(
         The user of a session created by this call.
     default_page : str
         ``current_page`` of a session created by this call.
+    exclude_keys : iterable of str
+        Keys of wrapped widgets whose values must never be stored, in the
+        browser or the database (password inputs never are).
 
     Returns
     -------
@@ -166,6 +175,7 @@ def bootstrap_session(
         st.session_state[CONNECTION_KEY] = connection
     else:
         session = current_session(connection)
+    connection.excluded_keys = frozenset(exclude_keys)
     _receive(connection, session)
     _send(connection, session)
     return session
@@ -192,9 +202,10 @@ def _receive(connection: Connection, session: UserSession) -> None:
         revision = message.get("revision")
         connection.sent_revision = revision if isinstance(revision, int) and revision >= 0 else 0
         return
-    draft_paths = {key: path for key, path in connection.widgets.items() if key in connection.drafts}
+    draft_paths = {key: ("forms", *at) for key, at in session.draft_widgets.items()}
     outcome = restore_from_browser(session, message, draft_paths, connection.excluded, limits)
-    if outcome.applied:
+    if outcome.oldest is not None:
+        connection.sent_revision = min(connection.sent_revision, outcome.oldest - 1)
         logger.info("st-session-guard: took %d newer values from the browser", outcome.applied)
 
 
@@ -219,7 +230,8 @@ def _send(connection: Connection, session: UserSession) -> None:
             "changes": changes,  # type: ignore[typeddict-item]
             "cookie": cookie,
             "debounce_ms": settings().browser_debounce_ms,
-            "drafts": connection.drafts,
+            "drafts": {key: list(at) for key, at in session.draft_widgets.items()},
+            "excluded": sorted(connection.excluded_keys),
             "ack": connection.last_seq or None,
         }
     )

@@ -104,6 +104,13 @@ def parse_change(raw: object, limits: Limits) -> Change:
 class Outcome:
     applied: int = 0
     dropped: int = 0
+    oldest: int | None = None
+    """The oldest revision taken: the browser must be sent everything since, as it
+    may hold an older value of a path it offered (a draft, say)."""
+
+    def took(self, revision: int) -> None:
+        self.applied += 1
+        self.oldest = revision if self.oldest is None else min(self.oldest, revision)
 
 
 def apply_changes(
@@ -120,7 +127,7 @@ def apply_changes(
             continue
         try:
             if session.apply_change(change):
-                outcome.applied += 1
+                outcome.took(change.revision)
         except (ValueError, KeyError, TypeError) as error:
             logger.warning("st-session-guard: dropped browser value for %s: %s", list(change.path), error)
             outcome.dropped += 1
@@ -176,9 +183,8 @@ def restore_from_browser(
     if isinstance(raw_drafts, list) and len(raw_drafts) <= limits.max_drafts:
         changes.extend(_drafts_as_changes(raw_drafts, draft_paths, outcome))
     merged = apply_changes(session, changes, excluded)
-    outcome.applied += merged.applied
-    outcome.dropped += merged.dropped
-    return outcome
+    merged.dropped += outcome.dropped
+    return merged
 
 
 def _drafts_as_changes(

@@ -268,6 +268,7 @@ class UserSession:
         self._forms: dict[str, FormState] = {}
         self._form_history: dict[str, FormHistory] = {}
         self._cache: dict[str, frozenset[str]] = {}
+        self._draft_widgets: dict[str, tuple[str, str]] = {}
         self._revs: dict[Path, int] = {}
         self._on_change: Callable[[UserSession], object] | None = None
         self._bump(("page",), ("navigation",))
@@ -342,7 +343,10 @@ class UserSession:
         else:
             self._decode(change.path, change.value)
         self._revs[change.path] = change.revision
-        self.revision = max(self.revision, change.revision)
+        # The session's revision must still grow: a browser value older than the last
+        # page view would otherwise leave it unchanged, and the revision-guarded
+        # database write would then skip the session and lose the value.
+        self.revision = max(next_revision(self.revision), change.revision)
         if self._on_change is not None:
             self._on_change(self)
         return True
@@ -569,6 +573,24 @@ class UserSession:
             self._bump()
         return gone
 
+    # -- widgets whose uncommitted typing the browser keeps --------------
+
+    @property
+    def draft_widgets(self) -> Mapping[str, tuple[str, str]]:
+        """Widget key -> (form id, field), for every wrapped text or number widget seen.
+
+        Kept with the session, not the tab, so the first run of a page load can
+        already tell the browser which drafts it may offer back.
+        """
+        with self._lock:
+            return MappingProxyType(dict(self._draft_widgets))
+
+    @_locked
+    def register_draft_widget(self, key: str, form_id: str, field_name: str) -> None:
+        if self._draft_widgets.get(key) != (form_id, field_name):
+            self._draft_widgets[key] = (form_id, field_name)
+            self._bump()
+
     # -- roles and permissions (server-owned) ----------------------------
 
     @_locked
@@ -619,6 +641,7 @@ class UserSession:
                 if form.errors or form.warnings
             },
             "cache": {key: sorted(deps) for key, deps in self._cache.items()},
+            "draft_widgets": {key: list(at) for key, at in self._draft_widgets.items()},
             "roles": sorted(self.roles),
             "permissions": sorted(self.permissions),
             "metrics": self.metrics.to_json(),
@@ -641,6 +664,7 @@ class UserSession:
             form.errors = dict(messages.get("errors", {}))
             form.warnings = dict(messages.get("warnings", {}))
         session._cache = {k: frozenset(v) for k, v in raw.get("cache", {}).items()}
+        session._draft_widgets = {k: (v[0], v[1]) for k, v in raw.get("draft_widgets", {}).items()}
         session.roles = set(raw.get("roles", []))
         session.permissions = set(raw.get("permissions", []))
         session.metrics = SessionMetrics.from_json(raw.get("metrics", {}))

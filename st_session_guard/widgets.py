@@ -10,7 +10,9 @@ Each wrapper keeps one form field in step with one widget:
   after a crash, undo), it is written to ``st.session_state`` before the widget;
 - a user's edit is committed by an ``on_change`` callback, which runs before
   the script, so the guard ships it to the mirror in the same run; a value
-  set from code is committed when the widget is drawn.
+  set from code (or edited inside ``st.form``, where callbacks are not
+  allowed) is committed when the widget is drawn, as it differs from what
+  the widget showed last. A default the widget merely shows is never stored.
 
 Password inputs are never persisted anywhere.
 """
@@ -104,14 +106,14 @@ def _render(name: str, kind: _Kind, form_id: str, kwargs: dict[str, Any]) -> Any
     field = kwargs.get("key") or str(kwargs["label"])
     key = kwargs["key"] = kwargs.get("key") or f"stsg:{form_id}:{field}"
     path: Path = ("forms", form_id, str(field))
-    if kwargs.get("type") == "password":
+    if kwargs.get("type") == "password" or key in connection.excluded_keys:
         connection.excluded.add(path)
         return widget(**kwargs)
 
     session = current_session(connection)
     connection.widgets[key] = path
     if kind.drafts:
-        connection.drafts[key] = [form_id, str(field)]
+        session.register_draft_widget(key, form_id, str(field))
     revision = session.path_revision(path)
     if key not in st.session_state:
         raw = _stored(session, path)
@@ -127,7 +129,7 @@ def _render(name: str, kind: _Kind, form_id: str, kwargs: dict[str, Any]) -> Any
         connection.seen[key] = revision
     else:
         current = st.session_state[key]
-        if _stored(session, path) != _encoded_or_missing(current):
+        if _encoded_or_missing(current) != connection.shown.get(key, _MISSING):
             _commit(connection, session, key, current)
 
     user_callback = kwargs.get("on_change")
@@ -135,7 +137,9 @@ def _render(name: str, kind: _Kind, form_id: str, kwargs: dict[str, Any]) -> Any
         kwargs["on_change"] = _commit_then_call
         kwargs["args"] = (key, user_callback, kwargs.get("args"), kwargs.get("kwargs"))
         kwargs["kwargs"] = None
-    return widget(**kwargs)
+    value = widget(**kwargs)
+    connection.shown[key] = _encoded_or_missing(value)
+    return value
 
 
 def _encoded_or_missing(value: Any) -> Any:

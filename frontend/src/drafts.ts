@@ -36,15 +36,29 @@ export interface ElementLike {
   readonly parentElement: ElementLike | null;
 }
 
-/** The captured widget key whose container holds `el`, if any. */
-export function findDraftKey(
+const KEY_PREFIX = "st-key-";
+
+/**
+ * The draft key of a typed-into element: the key of the nearest keyed
+ * container around it. A key the server named as a wrapped widget comes back
+ * as the server spelled it; an excluded key gives nothing; any other keyed
+ * container gives its class suffix. Those last drafts are provisional: on the
+ * first visit of a page the server names its widgets one run late, so typing
+ * is kept until the next render, which drops every draft it does not name.
+ */
+export function draftKeyOf(
   el: ElementLike | null,
-  classes: ReadonlyMap<string, string>,
+  known: ReadonlyMap<string, string>,
+  excluded: ReadonlySet<string>,
 ): string | undefined {
   for (let node = el; node !== null; node = node.parentElement) {
     for (const cls of node.classList) {
-      const key = classes.get(cls);
+      if (excluded.has(cls)) return undefined;
+      const key = known.get(cls);
       if (key !== undefined) return key;
+      if (cls.startsWith(KEY_PREFIX) && cls.length > KEY_PREFIX.length) {
+        return cls.slice(KEY_PREFIX.length);
+      }
     }
   }
   return undefined;
@@ -84,26 +98,41 @@ export function committedDrafts(
   return out;
 }
 
+/** Input types whose typing is text a user could lose; never password. */
+const TEXT_TYPES: ReadonlySet<string> = new Set(["text", "number", "email", "url", "search", "tel"]);
+
+/** The little of a typed-into element that deciding needs. */
+export interface TypedLike extends ElementLike {
+  readonly tagName: string;
+  readonly value?: unknown;
+  readonly type?: unknown;
+  getAttribute(name: string): string | null;
+}
+
+/** Text fields only: not passwords, checkboxes, sliders, or a selectbox's search box. */
+export function isTextField(el: TypedLike): boolean {
+  if (typeof el.value !== "string") return false;
+  if (el.tagName === "TEXTAREA") return true;
+  if (el.tagName !== "INPUT" || el.getAttribute("role") === "combobox") return false;
+  return TEXT_TYPES.has(typeof el.type === "string" ? el.type : "text");
+}
+
 /**
  * Listens for typing in the app's document. Capture phase, because the
  * widgets may stop the event from bubbling. Targets come from the parent
  * frame, whose HTMLInputElement is not this frame's, so they are recognised
- * by tag name rather than instanceof. Password fields are never captured.
- * Returns the function that stops listening.
+ * by tag name rather than instanceof. Returns the function that stops listening.
  */
 export function captureDrafts(
   doc: Document,
-  classes: () => ReadonlyMap<string, string>,
+  keyOf: (el: ElementLike) => string | undefined,
   onDraft: (key: string, value: string) => void,
 ): () => void {
   const listener = (event: Event): void => {
-    const target = event.target as (Element & { value?: unknown; type?: unknown }) | null;
-    if (target === null || typeof target.value !== "string") return;
-    const tag = target.tagName;
-    if (tag !== "INPUT" && tag !== "TEXTAREA") return;
-    if (target.type === "password") return;
-    const key = findDraftKey(target, classes());
-    if (key !== undefined) onDraft(key, target.value);
+    const target = event.target as (Element & TypedLike) | null;
+    if (target === null || !isTextField(target)) return;
+    const key = keyOf(target);
+    if (key !== undefined) onDraft(key, target.value as string);
   };
   doc.addEventListener("input", listener, true);
   return () => doc.removeEventListener("input", listener, true);

@@ -3,7 +3,14 @@
 // persists it (debounced) and decides what, if anything, goes back to Python.
 
 import { debounce, type Debouncer } from "./debounce";
-import { classesOf, committedDrafts, liveDrafts } from "./drafts";
+import {
+  classesOf,
+  committedDrafts,
+  draftKeyOf,
+  type ElementLike,
+  keyClass,
+  liveDrafts,
+} from "./drafts";
 import {
   clearSession,
   getSession,
@@ -69,6 +76,9 @@ export function parseArgs(raw: unknown): GuardArgs | undefined {
     cookie: isCookieArgs(raw.cookie) ? raw.cookie : null,
     debounce_ms: isRevision(raw.debounce_ms) ? raw.debounce_ms : DEFAULT_DEBOUNCE_MS,
     drafts,
+    excluded: Array.isArray(raw.excluded)
+      ? raw.excluded.filter((key): key is string => typeof key === "string")
+      : [],
     ack: isRevision(raw.ack) ? raw.ack : null,
   };
 }
@@ -107,6 +117,7 @@ export class Guard {
   private storage: "opening" | "on" | "off" = "opening";
   private drafts = new Map<string, DraftRecord>();
   private draftClasses: ReadonlyMap<string, string> = new Map();
+  private excludedClasses: ReadonlySet<string> = new Set();
   private draftPuts = new Set<string>();
   private draftDrops: DraftKey[] = [];
   private recordDirty = false;
@@ -130,9 +141,9 @@ export class Guard {
     return this.record?.revision ?? 0;
   }
 
-  /** Container class -> widget key of the widgets whose typing is captured. */
-  get classes(): ReadonlyMap<string, string> {
-    return this.draftClasses;
+  /** Which widget's draft a typed-into element is; see drafts.ts draftKeyOf. */
+  keyOf(el: ElementLike | null): string | undefined {
+    return draftKeyOf(el, this.draftClasses, this.excludedClasses);
   }
 
   /**
@@ -154,6 +165,7 @@ export class Guard {
     }
     this.waitMs = args.debounce_ms;
     this.draftClasses = classesOf(args.drafts);
+    this.excludedClasses = new Set(args.excluded.map(keyClass));
     this.queue = this.queue
       .then(() => this.process(args))
       .catch((error: unknown) => this.deps.warn(`st-session-guard: ${describe(error)}`));
@@ -216,6 +228,9 @@ export class Guard {
       if (this.storage !== "off") this.writes.schedule();
     }
     for (const key of committedDrafts(this.drafts.values(), args.drafts, next)) this.dropDraft(key);
+    // Typing in a keyed widget the server does not name is not a wrapped
+    // widget's draft: it goes at the first render that could have named it.
+    for (const key of [...this.drafts.keys()]) if (!Object.hasOwn(args.drafts, key)) this.dropDraft(key);
     // Without a mirror there is nothing trustworthy to restore or resync from.
     if (this.storage !== "on") return;
     const out = decide({

@@ -53,7 +53,7 @@ let detach = (): void => {};
 if (app !== null) {
   const stopDrafts = captureDrafts(
     app.document,
-    () => guard.classes,
+    (el) => guard.keyOf(el),
     (key, value) => guard.capture(key, value),
   );
   app.addEventListener("pagehide", flush);

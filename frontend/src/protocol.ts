@@ -43,6 +43,7 @@ export interface GuardArgs {
   cookie: CookieArgs | null;
   debounce_ms: number;
   drafts: Record<string, [string, string]>;
+  excluded: string[];
   ack: number | null;
 }
 

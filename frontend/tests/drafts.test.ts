@@ -3,7 +3,7 @@ import {
   captureDrafts,
   classesOf,
   committedDrafts,
-  findDraftKey,
+  draftKeyOf,
   keyClass,
   liveDrafts,
   type ElementLike,
@@ -29,11 +29,20 @@ describe("draft capture", () => {
   });
 
   it("finds the widget key of the nearest keyed container around the target", () => {
-    const classes = classesOf(paths);
-    const container = el(["stTextInput", "st-key-name_w"], el(["st-key-some_form"]));
+    const classes = classesOf({ "my key": ["contact", "name"] });
+    const container = el(["stTextInput", "st-key-my-key"], el(["st-key-some_form"]));
     const input = el([], el(["inner"], container));
-    expect(findDraftKey(input, classes)).toBe("name_w");
-    expect(findDraftKey(el([], el(["st-key-other"])), classes)).toBeUndefined();
+    expect(draftKeyOf(input, classes, new Set())).toBe("my key");
+  });
+
+  it("keeps a provisional key for a keyed container the server has not named yet", () => {
+    expect(draftKeyOf(el([], el(["st-key-other"])), new Map(), new Set())).toBe("other");
+    expect(draftKeyOf(el([], el(["stTextInput"])), new Map(), new Set())).toBeUndefined();
+  });
+
+  it("never gives a key for a widget the app excludes", () => {
+    const excluded = new Set([keyClass("ssn")]);
+    expect(draftKeyOf(el([], el(["st-key-ssn"], el(["st-key-form"]))), new Map(), excluded)).toBeUndefined();
   });
 
   it("drafts typed after their path last changed are offered", () => {
@@ -63,17 +72,25 @@ describe("draft capture", () => {
       removeEventListener: vi.fn(),
     } as unknown as Document;
     const onDraft = vi.fn();
-    const stop = captureDrafts(doc, () => classesOf(paths), onDraft);
+    const stop = captureDrafts(doc, (node) => draftKeyOf(node, classesOf(paths), new Set()), onDraft);
     const [type, fire, capture] = listeners[0]!;
     expect([type, capture]).toEqual(["input", true]);
 
     const container = el(["st-key-name_w"]);
-    const target = (extra: object) => ({ target: { ...el([], container), ...extra } }) as unknown as Event;
+    const typed = (parent: ElementLike | null, extra: Record<string, string>) => ({
+      ...el([], parent),
+      ...extra,
+      getAttribute: (name: string) => extra[name] ?? null,
+    });
+    const target = (extra: Record<string, string>) => ({ target: typed(container, extra) }) as unknown as Event;
     fire(target({ tagName: "INPUT", type: "text", value: "Ad" }));
     fire(target({ tagName: "TEXTAREA", value: "long" }));
     fire(target({ tagName: "INPUT", type: "password", value: "secret" }));
     fire(target({ tagName: "DIV", value: "x" }));
-    fire({ target: { ...el([]), tagName: "INPUT", type: "text", value: "unkeyed" } } as unknown as Event);
+    fire(target({ tagName: "INPUT", type: "checkbox", value: "on" }));
+    fire(target({ tagName: "INPUT", type: "range", value: "5" }));
+    fire(target({ tagName: "INPUT", type: "text", value: "filter", role: "combobox" }));
+    fire({ target: typed(null, { tagName: "INPUT", type: "text", value: "unkeyed" }) } as unknown as Event);
     expect(onDraft.mock.calls).toEqual([
       ["name_w", "Ad"],
       ["name_w", "long"],

@@ -19,6 +19,7 @@ function args(over: Partial<GuardArgs> = {}): GuardArgs {
     cookie: null,
     debounce_ms: 5,
     drafts: { name_w: ["contact", "name"] },
+    excluded: [],
     ack: null,
     ...over,
   };
@@ -229,6 +230,17 @@ describe("the guard", () => {
     expect((await stored(h.factory)).drafts).toEqual([]);
   });
 
+  it("keeps typing in a widget the server has not named until the next render drops it", async () => {
+    const h = harness();
+    await h.guard.render(args());
+    h.guard.capture("plain_widget", "typed");
+    await h.guard.flush();
+    expect((await stored(h.factory)).drafts.map((d) => d.key)).toEqual(["plain_widget"]);
+    await h.guard.render(args({ base: 100, changes: [] }));
+    await h.guard.flush();
+    expect((await stored(h.factory)).drafts).toEqual([]);
+  });
+
   it("deletes a stored record of another schema with one warning and starts afresh", async () => {
     const factory = new IDBFactory();
     const db = await openMirror(factory);
@@ -327,6 +339,7 @@ describe("render args and cookies", () => {
       cookie: null,
       debounce_ms: 150,
       drafts: {},
+      excluded: [],
       ack: null,
     });
   });

@@ -1,0 +1,69 @@
+"""Typing that was never committed (no Enter, no blur) survives a reload."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from st_session_guard.testing import StreamlitServer, guard_frame, reload_and_wait, wait_until
+
+from .test_refresh_recovery import commit_text, open_page, widget
+
+READ_DRAFTS = """() => new Promise((resolve, reject) => {
+  const open = indexedDB.open('st-session-guard');
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const request = open.result.transaction('drafts').objectStore('drafts').getAll();
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  };
+})"""
+
+
+def stored_drafts(page: Page) -> dict[str, Any]:
+    return {d["key"]: d["value"] for d in guard_frame(page).evaluate(READ_DRAFTS)}
+
+
+@pytest.mark.parametrize(
+    ("key", "tag", "typed"),
+    [("name", "input", "Half-typed na"), ("bio", "textarea", "Draft\nbio"), ("age", "input", "41")],
+)
+def test_uncommitted_typing_is_shown_again_after_a_reload(
+    stsg_page: Page, demo: StreamlitServer, key: str, tag: str, typed: str
+) -> None:
+    page = stsg_page
+    open_page(page, demo, "Forms")
+    field = page.locator(f".st-key-{key} {tag}")
+    field.fill("")
+    field.press_sequentially(typed)
+    wait_until(lambda: stored_drafts(page) == {key: typed}, 15, "the draft in IndexedDB")
+
+    reload_and_wait(page)
+
+    expect(widget(page, key).locator(tag)).to_have_value(typed)
+    page.get_by_test_id("stExpander").click()
+    expect(page.get_by_test_id("stExpander")).to_contain_text(f'"{key}":')
+    wait_until(lambda: stored_drafts(page) == {}, 15, "the draft to be dropped once committed")
+
+
+def test_a_draft_never_overwrites_a_newer_committed_value(stsg_page: Page, demo: StreamlitServer) -> None:
+    page = stsg_page
+    open_page(page, demo, "Forms")
+    page.locator(".st-key-name input").press_sequentially("old draft")
+    wait_until(lambda: stored_drafts(page).get("name") == "old draft", 15, "the draft")
+    commit_text(page, "name", "Committed later")
+
+    reload_and_wait(page)
+
+    expect(widget(page, "name").locator("input")).to_have_value("Committed later")
+
+
+def test_typing_into_a_selectbox_search_box_is_not_kept_as_a_draft(stsg_page: Page, demo: StreamlitServer) -> None:
+    page = stsg_page
+    open_page(page, demo, "Forms")
+    page.get_by_role("button", name="Snapshot").click()
+    page.locator(".st-key-snapshot_pick input").press_sequentially("Snap")
+    page.locator(".st-key-name input").press_sequentially("kept")
+    wait_until(lambda: stored_drafts(page) == {"name": "kept"}, 15, "only the wrapped widget's draft")
