@@ -29,7 +29,7 @@ from . import component
 from .config import Settings, resolve_settings
 from .database import get_db_manager
 from .reconcile import Limits, read_message, restore_from_browser
-from .session import JSON, Path, UserSession, new_session_id
+from .session import JSON, SCHEMA_VERSION, Path, UserSession, new_session_id
 from .session_persistence import get_persistence_engine
 from .signing import sign_session_id, verify_token
 
@@ -121,15 +121,27 @@ def _adopt(session: UserSession) -> UserSession:
     return session
 
 
-def _open_session(session_id: str | None, user_id: str | None, default_page: str) -> UserSession:
-    """The newest copy of ``session_id`` we can find, or a fresh session."""
+def _open_session(
+    session_id: str | None, user_id: str | None, default_page: str, signed: bool = False
+) -> UserSession:
+    """The newest copy of ``session_id`` we can find, or a fresh session.
+
+    A ``signed`` id (from our own cookie) that was never stored keeps its id:
+    the server died before its first write, and the browser's mirror, kept
+    under that id, restores into it. Any other miss gets a new random id.
+    """
+    engine = get_persistence_engine()
     if session_id:
         live = live_sessions.get(session_id)
-        stored = get_persistence_engine().recover_session(session_id)
+        stored = engine.recover_session(session_id)
         if live is not None and (stored is None or stored.revision <= live.revision):
             return live
         if stored is not None:
             return _adopt(stored)
+        if signed and engine.is_known(session_id) is False:
+            # No path revisions at all: whatever the mirror holds is newer.
+            blank = {"schema": SCHEMA_VERSION, "session_id": session_id, "user_id": user_id}
+            return _adopt(UserSession.from_dict(blank))
     return _adopt(UserSession(user_id, current_page=default_page))
 
 
@@ -169,7 +181,10 @@ def bootstrap_session(
     """
     connection = get_connection()
     if connection is None:
-        session = _open_session(session_id or _cookie_session_id(), user_id, default_page)
+        if session_id:
+            session = _open_session(session_id, user_id, default_page)
+        else:
+            session = _open_session(_cookie_session_id(), user_id, default_page, signed=True)
         session.record_page_view()
         connection = Connection(session.session_id)
         st.session_state[CONNECTION_KEY] = connection
@@ -192,9 +207,12 @@ def current_session(connection: Connection) -> UserSession:
 
 def _receive(connection: Connection, session: UserSession) -> None:
     limits = Limits(max_bytes=settings().max_payload_bytes)
-    message = read_message(
-        st.session_state.get(component.GUARD_KEY), session.session_id, connection.last_seq, limits
-    )
+    raw = st.session_state.get(component.GUARD_KEY)
+    if raw is not None:
+        # A message is read once. Drawing the guard makes Streamlit deep-copy its value,
+        # which a rejected value nested a few hundred levels deep would make raise.
+        st.session_state[component.GUARD_KEY] = None
+    message = read_message(raw, session.session_id, connection.last_seq, limits)
     if message is None:
         return
     connection.last_seq = message["seq"]

@@ -80,6 +80,8 @@ _RECOVER: Final = select(sessions.c.state, sessions.c.expires_at).where(
 )
 """A primary-key lookup, built once: recovery sits on the path of every page load."""
 
+_KNOWN: Final = select(sessions.c.session_id).where(sessions.c.session_id == bindparam("session_id"))
+
 EXIT_FLUSH_TIMEOUT: Final = 10.0
 """Seconds process exit waits for pending sessions to be written."""
 
@@ -551,6 +553,23 @@ class SessionPersistenceEngine:
         if row is None or row.expires_at <= _utcnow():
             return None
         return _rebuild(session_id, row.state)
+
+    def is_known(self, session_id: str) -> bool | None:
+        """Whether ``session_id`` was ever stored here (live, expired or unwritten); None if unreadable.
+
+        A signed cookie naming an id that is not known at all means the server
+        died before its first write, so the id may be taken up again (and the
+        browser's mirror restores into it); an id known but expired may not.
+        """
+        with self._lock:
+            if session_id in self._pending:
+                return True
+        try:
+            with self.db.read() as connection:
+                return connection.execute(_KNOWN, {"session_id": session_id}).first() is not None
+        except DBAPIError as error:
+            logger.warning("st-session-guard: cannot read session %s…: %s", session_id[:8], _describe(error))
+            return None
 
     def recover_user_sessions(self, user_id: str) -> list[UserSession]:
         """Every live session of ``user_id``, newest copy of each, most recently active first."""

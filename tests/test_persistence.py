@@ -206,6 +206,17 @@ def test_recover_returns_none_for_an_unknown_id(make_engine: MakeEngine) -> None
     assert make_engine().recover_session("0" * 64) is None
 
 
+def test_an_id_is_known_once_pending_or_stored_even_when_expired(make_engine: MakeEngine) -> None:
+    engine = make_engine(debounce_delay=3600)
+    session = age(rich_session(), days=2)
+    assert engine.is_known(session.session_id) is False
+    engine.persist_session(session)
+    assert engine.is_known(session.session_id) is True
+    engine.flush_all()
+    assert engine.recover_session(session.session_id) is None
+    assert engine.is_known(session.session_id) is True
+
+
 def test_recover_returns_none_for_an_expired_session(make_engine: MakeEngine) -> None:
     engine = make_engine(session_timeout=60)
     session = UserSession()
