@@ -51,6 +51,8 @@ export interface GuardDeps {
   secure: boolean;
   now(): number;
   warn(message: string): void;
+  /** Tells the session's other tabs that the server reached `revision`. */
+  announce?(sessionId: string, revision: number): void;
   /** How long to wait for IndexedDB to open; some browsers never answer. */
   openTimeoutMs?: number;
 }
@@ -123,6 +125,9 @@ export class Guard {
   private recordDirty = false;
   private readonly sent = new Set<string>();
   private seq = 0;
+  private serverRevision = 0;
+  /** The furthest revision another tab of this session has seen the server at. */
+  private peerRevision = 0;
   private firstRender = true;
   private warnedArgs = false;
   private waitMs = DEFAULT_DEBOUNCE_MS;
@@ -181,6 +186,41 @@ export class Guard {
     this.writes.schedule();
   }
 
+  /**
+   * Another tab of this session saw the server at `revision`. If that is
+   * ahead of what this tab was rendered with, ask for a rerun (a resync from
+   * the mirror's revision) so this tab shows the other's edits.
+   */
+  nudge(sessionId: unknown, revision: unknown): Promise<void> {
+    this.queue = this.queue.then(() => {
+      if (this.record?.session_id !== sessionId || !isRevision(revision)) return;
+      this.peerRevision = Math.max(this.peerRevision, revision);
+      this.catchUp();
+    });
+    return this.queue;
+  }
+
+  /**
+   * Asks for a rerun while a peer is ahead. At most once per revision this
+   * tab was rendered with: a rerun already asked for may have read the
+   * session before the peer's edit, so the next render asks again.
+   */
+  private catchUp(): void {
+    const record = this.record;
+    if (record === undefined || this.peerRevision <= this.serverRevision) return;
+    const key = messageKey("resync", this.serverRevision);
+    if (this.sent.has(key)) return;
+    this.sent.add(key);
+    this.seq += 1;
+    this.deps.send({
+      v: PROTOCOL_VERSION,
+      seq: this.seq,
+      type: "resync",
+      session_id: record.session_id,
+      revision: record.revision,
+    });
+  }
+
   /** Writes whatever is pending now; for pagehide and hidden tabs. */
   flush(): Promise<void> {
     return this.writes.flush();
@@ -233,6 +273,10 @@ export class Guard {
     for (const key of [...this.drafts.keys()]) if (!Object.hasOwn(args.drafts, key)) this.dropDraft(key);
     // Without a mirror there is nothing trustworthy to restore or resync from.
     if (this.storage !== "on") return;
+    if (args.revision > this.serverRevision) {
+      this.serverRevision = args.revision;
+      this.deps.announce?.(args.session_id, args.revision);
+    }
     const out = decide({
       record: next,
       previousRevision: record.revision,
@@ -242,7 +286,10 @@ export class Guard {
       drafts,
       sent: this.sent,
     });
-    if (out === null) return;
+    if (out === null) {
+      this.catchUp();
+      return;
+    }
     this.sent.add(messageKey(out.type, args.revision));
     this.seq += 1;
     this.deps.send({ ...out, seq: this.seq } as GuardMessage);

@@ -18,6 +18,10 @@ declare global {
   }
 }
 
+// Tabs of one session tell each other when the server moved on, so each
+// reruns and shows the other's edits.
+const peers = typeof BroadcastChannel === "function" ? new BroadcastChannel("st-session-guard") : null;
+
 const guard = new Guard({
   send: (message) => Streamlit.setComponentValue(message),
   openDatabase: () => openMirror(globalThis.indexedDB),
@@ -27,7 +31,12 @@ const guard = new Guard({
   secure: location.protocol === "https:",
   now: () => Date.now(),
   warn: (message) => console.warn(message),
+  announce: (sessionId, revision) => peers?.postMessage({ session_id: sessionId, revision }),
 });
+if (peers !== null) {
+  peers.onmessage = (event: MessageEvent<{ session_id?: unknown; revision?: unknown }>) =>
+    void guard.nudge(event.data?.session_id, event.data?.revision);
+}
 
 /** The app's window, reachable because the frame is same-origin; null when it is not. */
 function appWindow(): Window | null {

@@ -4,7 +4,7 @@
 // a record from devtools with a plain `store.get(id)` / `store.put(value, id)`.
 
 import { SCHEMA_VERSION, type DraftRecord, type MirrorRecord } from "./protocol";
-import { isObject, isRevision, parsePathKey } from "./revisions";
+import { isObject, isRevision, mergeRecords, parsePathKey } from "./revisions";
 
 export const DB_NAME = "st-session-guard";
 export const DB_VERSION = 1;
@@ -87,15 +87,32 @@ export interface Batch {
 export async function writeBatch(db: IDBDatabase, batch: Batch): Promise<void> {
   const tx = db.transaction([SESSIONS, DRAFTS], "readwrite");
   const done = request(tx);
-  if (batch.session !== undefined) {
-    tx.objectStore(SESSIONS).put(batch.session, batch.session.session_id);
-  }
   const drafts = tx.objectStore(DRAFTS);
   for (const draft of batch.drafts ?? []) drafts.put(draft, [draft.session_id, draft.key]);
   for (const key of batch.dropDrafts ?? []) drafts.delete([...key]);
   // Committing now instead of on the next idle turn matters during pagehide;
   // browsers without commit() (Safari < 15) still commit when idle.
-  if (typeof tx.commit === "function") tx.commit();
+  const commit = (): void => {
+    if (typeof tx.commit === "function") tx.commit();
+  };
+  const ours = batch.session;
+  if (ours === undefined) {
+    commit();
+    return done;
+  }
+  // Read and write in one transaction: another tab of the session may have
+  // stored newer paths, which a plain put of our copy would throw away.
+  const sessions = tx.objectStore(SESSIONS);
+  const read = sessions.get(ours.session_id);
+  read.onsuccess = () => {
+    const stored: unknown = read.result;
+    const merged =
+      sessionProblem(stored, ours.session_id) === undefined
+        ? mergeRecords(stored as MirrorRecord, ours)
+        : ours;
+    sessions.put(merged, ours.session_id);
+    commit();
+  };
   return done;
 }
 

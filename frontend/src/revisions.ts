@@ -258,3 +258,14 @@ export function decide(input: DecisionInput): Outgoing | null {
   }
   return null;
 }
+
+/**
+ * Two copies of one session's mirror merged path by path, newest revision
+ * first: what a tab writes over the stored record, since another tab of the
+ * same session may have stored newer paths since this tab last read it.
+ */
+export function mergeRecords(stored: MirrorRecord, ours: MirrorRecord): MirrorRecord {
+  const merged = applyChanges(ours, newerChanges(stored, new Map(Object.entries(ours.revs))));
+  const revision = Math.max(merged.revision, stored.revision);
+  return revision === merged.revision ? merged : { ...merged, revision };
+}

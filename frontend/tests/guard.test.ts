@@ -241,6 +241,44 @@ describe("the guard", () => {
     expect((await stored(h.factory)).drafts).toEqual([]);
   });
 
+  it("keeps another tab's newer paths when writing its own copy of the record", async () => {
+    const factory = new IDBFactory();
+    const first = harness(factory);
+    const second = harness(factory);
+    await first.guard.render(args());
+    await second.guard.render(args());
+    await second.guard.render(args({ base: 100, revision: 200, changes: [{ p: EMAIL, v: "b@x", r: 200 }] }));
+    await second.guard.flush();
+    await first.guard.render(args({ base: 100, revision: 150, changes: [{ p: NAME, v: "A", r: 150 }] }));
+    await first.guard.flush();
+    const { record } = await stored(factory);
+    expect(record).toMatchObject({ revision: 200, forms: { contact: { name: "A", email: "b@x" } } });
+  });
+
+  it("asks for a rerun when another tab saw the server further ahead, once per revision", async () => {
+    const announced: Array<[string, number]> = [];
+    const h = harness(undefined, { announce: (sid: string, rev: number) => announced.push([sid, rev]) });
+    await h.guard.render(args());
+    expect(announced).toEqual([[SID, 100]]);
+    await h.guard.nudge(SID, 100);
+    await h.guard.nudge("another session", 900);
+    expect(h.sent).toEqual([]);
+    await h.guard.nudge(SID, 300);
+    await h.guard.nudge(SID, 400);
+    expect(h.sent).toEqual([{ v: 1, seq: 1, type: "resync", session_id: SID, revision: 100 }]);
+  });
+
+  it("asks again when the rerun it asked for was rendered before the peer's edit", async () => {
+    const h = harness();
+    await h.guard.render(args());
+    await h.guard.nudge(SID, 300);
+    await h.guard.nudge(SID, 400);
+    await h.guard.render(args({ base: 100, revision: 300, changes: [] }));
+    expect(h.sent.map((m) => m.type)).toEqual(["resync", "resync"]);
+    await h.guard.render(args({ base: 300, revision: 400, changes: [] }));
+    expect(h.sent).toHaveLength(2);
+  });
+
   it("deletes a stored record of another schema with one warning and starts afresh", async () => {
     const factory = new IDBFactory();
     const db = await openMirror(factory);
