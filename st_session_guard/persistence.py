@@ -50,6 +50,7 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -622,24 +623,61 @@ class SessionPersistenceEngine:
             return False
         return removed > 0
 
-    def cleanup_expired_sessions(self) -> int:
-        """Delete every session whose expiry has passed, in batches; the number of rows deleted."""
+    def expire_session(self, session_id: str) -> bool:
+        """End ``session_id`` now, keeping its row until the next cleanup; True when a live row expired.
+
+        Its unwritten changes here are dropped and a write of it already under
+        way is cancelled, so the write-behind engine does not revive it.
+        """
+        with self._lock:
+            self._pending.pop(session_id, None)
+            if self._active:
+                self._deleted[session_id] = self._generation
+            self._generation += 1
+        now = _utcnow()
+        try:
+            with self._write_lock, self.db.write() as connection:
+                result = connection.execute(
+                    update(sessions)
+                    .where(sessions.c.session_id == session_id, sessions.c.expires_at > now)
+                    .values(expires_at=now)
+                )
+        except DBAPIError as error:
+            logger.warning("st-session-guard: cannot expire session %s…: %s", session_id[:8],
+                           _describe(error))
+            return False
+        return bool(result.rowcount)
+
+    def cleanup_expired_sessions(self, *, on_batch: Callable[[int], object] | None = None) -> int:
+        """Delete every session whose expiry has passed, in batches; the number of rows deleted.
+
+        ``on_batch(deleted)`` is called after each committed batch, for progress reports.
+        """
         now = _utcnow()
         self._drop_pending(lambda s: not self._is_live(s))
-        return self._delete_where(lambda: sessions.c.expires_at <= now)
+        return self._delete_where(lambda: sessions.c.expires_at <= now, on_batch)
 
-    def cleanup_inactive_sessions(self, inactive_days: float = 7) -> int:
-        """Delete every session idle for ``inactive_days`` or longer, expired or not; the count."""
+    def cleanup_inactive_sessions(
+        self, inactive_days: float = 7, *, on_batch: Callable[[int], object] | None = None
+    ) -> int:
+        """Delete every session idle for ``inactive_days`` or longer, expired or not; the count.
+
+        ``on_batch(deleted)`` is called after each committed batch, for progress reports.
+        """
         cutoff = _utcnow() - timedelta(days=inactive_days)
         self._drop_pending(lambda s: s.metrics.last_activity <= cutoff)
-        return self._delete_where(lambda: sessions.c.last_activity <= cutoff)
+        return self._delete_where(lambda: sessions.c.last_activity <= cutoff, on_batch)
 
     def _drop_pending(self, doomed: Callable[[UserSession], bool]) -> None:
         with self._lock:
             for sid in [sid for sid, e in self._pending.items() if doomed(e.session)]:
                 del self._pending[sid]
 
-    def _delete_where(self, condition: Callable[[], ColumnElement[bool]]) -> int:
+    def _delete_where(
+        self,
+        condition: Callable[[], ColumnElement[bool]],
+        on_batch: Callable[[int], object] | None = None,
+    ) -> int:
         """Delete matching sessions and their rows ``cleanup_batch`` at a time, never loading them all.
 
         The condition is tested again by the delete itself, so a session that
@@ -665,6 +703,8 @@ class SessionPersistenceEngine:
                 logger.warning("st-session-guard: session cleanup stopped: %s", _describe(error))
                 return total
             total += len(ids)
+            if on_batch is not None:
+                on_batch(len(ids))
             if len(ids) < self.cleanup_batch:
                 return total
 
