@@ -3,6 +3,10 @@
 A wheel built from an sdist already carries the built files, so a machine
 without Node.js installs it; a fresh clone has only the TypeScript, so the
 hook runs npm there. No manual step either way.
+
+An unpacked sdist is recognised by its ``PKG-INFO``: its build is used as it
+is, whatever the files' times say (archives and the tools that unpack them
+do not keep modification times reliably), and npm is never looked for.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ class FrontendBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         root = Path(self.root)
         built = root / BUILD_DIR / "index.html"
         sources = root / "frontend" / "src"
-        if built.exists() and not _sources_newer(sources, built):
+        if built.exists() and (_unpacked_sdist(root) or not _sources_newer(sources, built)):
             return
         if not sources.exists():
             raise RuntimeError(f"{built} is missing and there is no frontend source to build it")
@@ -34,6 +38,11 @@ class FrontendBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         install = "ci" if (root / "package-lock.json").exists() else "install"
         subprocess.run([npm, install, "--no-audit", "--no-fund"], cwd=root, check=True)
         subprocess.run([npm, "run", "build"], cwd=root, check=True)
+
+
+def _unpacked_sdist(root: Path) -> bool:
+    """True in an unpacked sdist (which has ``PKG-INFO``), False in a source checkout."""
+    return (root / "PKG-INFO").is_file()
 
 
 def _sources_newer(sources: Path, built: Path) -> bool:

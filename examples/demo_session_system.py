@@ -12,6 +12,7 @@ import re
 import streamlit as st
 
 import st_session_guard as sg
+from st_session_guard import admin as sessions_admin
 from st_session_guard.database import get_db_manager
 from st_session_guard.session_persistence import get_persistence_engine
 
@@ -19,7 +20,10 @@ st.set_page_config(page_title="st-session-guard demo", layout="wide")
 session = sg.bootstrap_session()
 manager = sg.get_session_manager()
 
-PAGES = {"home": "Home", "forms": "Forms", "profile": "Profile", "settings": "Settings", "admin": "Admin"}
+PAGES = {
+    "home": "Home", "forms": "Forms", "profile": "Profile", "settings": "Settings", "admin": "Admin",
+    "dashboard": "Dashboard",
+}
 
 with st.sidebar:
     st.caption(f"Session `{session.session_id[:12]}…`")
@@ -128,10 +132,12 @@ def admin() -> None:
     if cols[0].button("Make me admin", key="grant_admin"):
         session.add_role("admin")
         session.add_permission("delete")
+        session.add_permission("admin")  # opens the sessions dashboard
         st.rerun()
     if cols[1].button("Revoke admin", key="revoke_admin"):
         session.remove_role("admin")
         session.remove_permission("delete")
+        session.remove_permission("admin")
         st.rerun()
     st.write("Roles:", sorted(session.roles), "Permissions:", sorted(session.permissions))
     if session.has_permission("delete"):
@@ -170,6 +176,9 @@ def admin() -> None:
         st.rerun()
 
 
-{"home": home, "forms": contact_form, "profile": profile, "settings": settings, "admin": admin}.get(
+{
+    "home": home, "forms": contact_form, "profile": profile, "settings": settings, "admin": admin,
+    "dashboard": sessions_admin.render,  # refuses sessions without the "admin" permission
+}.get(
     session.current_page, home
 )()
