@@ -134,11 +134,13 @@ def _open_session(
     if session_id:
         live = live_sessions.get(session_id)
         stored = engine.recover_session(session_id)
-        if live is not None and (stored is None or stored.revision <= live.revision):
-            return live
         if stored is not None:
-            return _adopt(stored)
-        if signed and engine.is_known(session_id) is False:
+            return live if live is not None and stored.revision <= live.revision else _adopt(stored)
+        known = engine.is_known(session_id)
+        if known is None and live is not None:
+            return live  # the database is down: this process's copy is the newest there is
+        live_sessions.drop(session_id)  # expired or ended, here or on another server
+        if signed and known is False:
             # No path revisions at all: whatever the mirror holds is newer.
             blank = {"schema": SCHEMA_VERSION, "session_id": session_id, "user_id": user_id}
             return _adopt(UserSession.from_dict(blank))
@@ -284,8 +286,12 @@ class SessionManager:
         return self.session.invalidate_cache_keys(pattern)
 
     def cleanup_session(self) -> None:
-        """End the session everywhere: the database row, this process, and the tab's cookie."""
-        get_persistence_engine().delete_session(self.session.session_id)
+        """End the session: its row expires now, so its cookie restores nothing any more.
+
+        The row is kept (until the next cleanup) rather than deleted: an id
+        that was never stored may be taken up again, an expired one never.
+        """
+        get_persistence_engine().expire_session(self.session.session_id)
         live_sessions.drop(self.session.session_id)
         st.session_state.pop(CONNECTION_KEY, None)
 
@@ -308,7 +314,7 @@ def rotate_session_id() -> UserSession:
     old = current_session(connection)
     fresh = UserSession.from_dict({**old.to_dict(), "session_id": new_session_id()})
     engine = get_persistence_engine()
-    engine.delete_session(old.session_id)
+    engine.expire_session(old.session_id)
     live_sessions.drop(old.session_id)
     old.bind(None)
     _adopt(fresh)
