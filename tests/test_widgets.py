@@ -1,0 +1,157 @@
+"""The reference API and the drop-in widgets inside real Streamlit script runs (AppTest), on SQLite."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from st_session_guard.database import configure_database
+from st_session_guard.persistence import SessionPersistenceEngine
+from st_session_guard.session import new_session_id
+from st_session_guard.session_persistence import configure_persistence
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[SessionPersistenceEngine]:
+    configure_database(f"sqlite:///{tmp_path / 'sessions.db'}")
+    engine = configure_persistence(debounce_delay=3600)
+    yield engine
+    engine.close()
+
+
+def run(script: str) -> AppTest:
+    app = AppTest.from_string(script, default_timeout=30).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def stored_form(engine: SessionPersistenceEngine, session_id: str, form_id: str) -> dict[str, object]:
+    engine.flush_all()
+    session = engine.recover_session(session_id)
+    assert session is not None
+    return dict(session.get_form_state(form_id).data)
+
+
+def test_the_reference_api_works_inside_a_script(engine: SessionPersistenceEngine) -> None:
+    app = run(
+        """
+import streamlit as st
+from st_session_guard import (bootstrap_session, persist_input, save_form, get_session_manager,
+                              get_current_session)
+session = bootstrap_session(user_id="user123")
+persist_input("name", "Ada", form_id="user_form")
+save_form("contact_form", {"email": "ada@example.org"}, immediate=True)
+manager = get_session_manager()
+manager.navigate_to("profile", {"user_id": "123"})
+manager.navigate_to("settings")
+went_back = manager.go_back()
+session.add_cache_key("user_data_123")
+session.add_cache_key("profile_123", dependencies={"user_data_123"})
+gone = manager.invalidate_cache("user_data")
+st.session_state["seen"] = (get_current_session() is session, went_back, session.current_page, sorted(gone))
+st.session_state["sid"] = session.session_id
+"""
+    )
+    assert app.session_state["seen"] == (True, True, "profile", ["profile_123", "user_data_123"])
+    session_id = app.session_state["sid"]
+    assert stored_form(engine, session_id, "user_form") == {"name": "Ada"}
+    stored = engine.recover_session(session_id)
+    assert stored is not None
+    assert stored.user_id == "user123"
+    assert stored.current_page == "profile"
+    assert [e.page for e in stored.navigation_history] == ["home", "profile"]
+    assert stored.get_form_state("contact_form").is_dirty is False
+    assert stored.cache_keys == frozenset()
+
+
+WIDGETS = """
+import streamlit as st
+import st_session_guard as sg
+session = sg.bootstrap_session({session_id!r})
+st.session_state["sid"] = session.session_id
+calls = st.session_state.setdefault("calls", [])
+if st.button("fill from code", key="from_code"):
+    st.session_state["nickname"] = "Set by the app"
+sg.text_input("Name", key="name", form_id="f", on_change=calls.append, args=("name changed",))
+sg.text_input("Nickname", key="nickname", form_id="f")
+sg.text_input("Password", key="password", type="password", form_id="f")
+sg.number_input("Age", min_value=0, max_value=130, value=30, key="age", form_id="f")
+sg.selectbox("Plan", {plans!r}, key="plan", form_id="f")
+"""
+
+
+def widgets(session_id: str | None = None, plans: tuple[str, ...] = ("free", "pro", "team")) -> str:
+    return WIDGETS.format(session_id=session_id, plans=list(plans))
+
+
+def test_a_user_edit_persists_and_the_apps_own_on_change_still_runs(
+    engine: SessionPersistenceEngine,
+) -> None:
+    app = run(widgets())
+    app.text_input(key="name").input("Ada").run()
+    app.selectbox(key="plan").select("team").run()
+    assert app.session_state["calls"] == ["name changed"]
+    assert stored_form(engine, app.session_state["sid"], "f") == {"name": "Ada", "plan": "team"}
+
+
+def test_a_value_set_from_code_persists_like_an_edit(engine: SessionPersistenceEngine) -> None:
+    app = run(widgets())
+    app.button(key="from_code").click().run()
+    assert app.text_input(key="nickname").value == "Set by the app"
+    assert stored_form(engine, app.session_state["sid"], "f")["nickname"] == "Set by the app"
+
+
+def test_a_default_the_widget_only_shows_is_never_stored(engine: SessionPersistenceEngine) -> None:
+    app = run(widgets())
+    app.run()
+    app.run()
+    assert stored_form(engine, app.session_state["sid"], "f") == {}
+
+
+def test_a_password_input_is_never_persisted(engine: SessionPersistenceEngine) -> None:
+    app = run(widgets())
+    app.text_input(key="password").input("hunter2").run()
+    app.text_input(key="name").input("Grace").run()
+    form = stored_form(engine, app.session_state["sid"], "f")
+    assert form == {"name": "Grace"}
+    assert "hunter2" not in str(engine.recover_session(app.session_state["sid"]).to_dict())  # type: ignore[union-attr]
+
+
+def test_a_new_page_load_shows_stored_values_on_its_first_run(engine: SessionPersistenceEngine) -> None:
+    first = run(widgets())
+    first.text_input(key="name").input("Ada").run()
+    first.number_input(key="age").set_value(41).run()
+    first.selectbox(key="plan").select("pro").run()
+    session_id = first.session_state["sid"]
+    engine.flush_all()
+
+    reloaded = run(widgets(session_id))
+
+    assert reloaded.text_input(key="name").value == "Ada"
+    assert reloaded.number_input(key="age").value == 41
+    assert reloaded.selectbox(key="plan").value == "pro"
+
+
+def test_a_stored_value_that_no_longer_fits_is_dropped_with_a_warning(
+    engine: SessionPersistenceEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = run(widgets())
+    first.selectbox(key="plan").select("team").run()
+    session_id = first.session_state["sid"]
+    engine.flush_all()
+
+    with caplog.at_level(logging.WARNING, logger="st_session_guard"):
+        reloaded = run(widgets(session_id, plans=("free", "pro")))
+
+    assert reloaded.selectbox(key="plan").value == "free"
+    assert "'team' is no longer an option" in caplog.text
+
+
+def test_an_unknown_explicit_session_id_gets_a_fresh_random_one(engine: SessionPersistenceEngine) -> None:
+    planted = new_session_id()
+    app = run(widgets(planted))
+    assert app.session_state["sid"] != planted
