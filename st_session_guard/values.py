@@ -163,6 +163,8 @@ def fit_select_slider(value: Any, kwargs: Mapping[str, Any]) -> Any:
 
 
 def fit_date(value: Any, kwargs: Mapping[str, Any]) -> Any:
+    if value is None:  # the user cleared the field
+        return None
     for end in _ends(value):
         if not isinstance(end, date) or isinstance(end, datetime) and not isinstance(
             kwargs.get("value"), datetime
@@ -172,7 +174,9 @@ def fit_date(value: Any, kwargs: Mapping[str, Any]) -> Any:
     return tuple(value) if isinstance(value, (tuple, list)) else value
 
 
-def fit_time(value: Any, kwargs: Mapping[str, Any]) -> time:
+def fit_time(value: Any, kwargs: Mapping[str, Any]) -> time | None:
+    if value is None:  # the user cleared the field
+        return None
     if not isinstance(value, time):
         raise Unfit("not a time of day")
     return value

@@ -78,3 +78,8 @@ def test_sliders_and_dates_check_their_range() -> None:
     assert values.fit_select_slider("L", {"options": ["S", "L"]}) == "L"
     with pytest.raises(Unfit):
         values.fit_select_slider("XL", {"options": ["S", "L"]})
+
+
+def test_a_cleared_date_or_time_is_restored_as_cleared() -> None:
+    assert values.fit_date(None, {"value": date(2020, 1, 1)}) is None
+    assert values.fit_time(None, {"value": time(8, 0)}) is None
