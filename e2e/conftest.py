@@ -1,18 +1,32 @@
-"""Fixtures for the browser suite: the demo app on a fresh SQLite file, and its database."""
+"""Fixtures for the browser suite: the demo app on SQLite or PostgreSQL, and what it stored."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import secrets
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.pool import NullPool
 
-from st_session_guard.testing import StreamlitServer
+from st_session_guard.testing import StreamlitServer, read_mirror, wait_for_run, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "demo_session_system.py"
+
+
+# A rerun on a loaded two-core machine can take longer than Playwright's 5 s default.
+expect.set_options(timeout=20_000)
 
 
 @pytest.fixture
@@ -46,3 +60,212 @@ def stored_states(db_path: Path) -> list[dict[str, object]]:
 def database_bytes(db_path: Path) -> bytes:
     """The database file and its WAL, raw: what a secret must never be found in."""
     return b"".join(p.read_bytes() for p in db_path.parent.glob(db_path.name + "*"))
+
+
+def session_rows(db_path: Path) -> dict[str, dict[str, object]]:
+    """Each stored session by id: its owner, state document, and server-owned role and permission rows.
+
+    Read straight from the file, so a test sees what a restart would restore,
+    not what a server process holds in memory.
+    """
+    if not db_path.exists():
+        return {}
+    with sqlite3.connect(db_path) as connection:
+        rows = connection.execute("SELECT session_id, user_id, state FROM stsg_sessions").fetchall()
+        roles = connection.execute("SELECT session_id, role FROM stsg_session_roles").fetchall()
+        permissions = connection.execute(
+            "SELECT session_id, permission FROM stsg_session_permissions"
+        ).fetchall()
+    return {
+        session_id: {
+            "user_id": user_id,
+            "state": json.loads(state) if isinstance(state, str) else state,
+            "roles": sorted(role for owner, role in roles if owner == session_id),
+            "permissions": sorted(p for owner, p in permissions if owner == session_id),
+        }
+        for session_id, user_id, state in rows
+    }
+
+
+def stored_value(db_path: Path, session_id: str, path: list[str]) -> object:
+    """The value one session's row holds at a path, or None when it holds none."""
+    row = session_rows(db_path).get(session_id)
+    if row is None:
+        return None
+    for change in row["state"].get("changes", []):  # type: ignore[attr-defined]
+        if change["p"] == path and not change.get("d"):
+            return change.get("v")
+    return None
+
+
+def assert_unprivileged(db_path: Path, session_id: str) -> None:
+    """No role, permission or owner in the row nor in the server-owned tables beside it."""
+    row = session_rows(db_path)[session_id]
+    state = row["state"]
+    assert row["user_id"] is None and state["user_id"] is None  # type: ignore[index]
+    assert row["roles"] == [] and state["roles"] == []  # type: ignore[index]
+    assert row["permissions"] == [] and state["permissions"] == []  # type: ignore[index]
+
+
+# -- several servers, outages and load: PostgreSQL schemas and stored rows ----------
+
+POSTGRES_URL = os.environ.get(
+    "STSG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+SCHEMA_PREFIX = f"stsg_e2e_{secrets.token_hex(4)}"
+"""Schemas this run creates start with this; whatever a failed test leaves is dropped at the end."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "load: hundreds of sessions editing at once on one server (about a minute)"
+    )
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Engine]:
+    """An autocommit engine on the shared PostgreSQL server, for making and dropping schemas."""
+    engine = create_engine(
+        POSTGRES_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool,
+        connect_args={"connect_timeout": 3},
+    )
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as error:  # noqa: BLE001 - any failure means: no server to test against
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {error}")
+    yield engine
+    with engine.connect() as connection:
+        leftovers = connection.execute(
+            text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :prefix"),
+            {"prefix": f"{SCHEMA_PREFIX}%"},
+        ).scalars().all()
+        for schema in leftovers:
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Engine) -> Iterator[str]:
+    """The URL of an empty PostgreSQL schema made for this test (through ``search_path``).
+
+    Dropped after the test; servers that use it must be stopped first, so
+    fixtures that start them stop them in their own teardown.
+    """
+    schema = f"{SCHEMA_PREFIX}_{secrets.token_hex(4)}"
+    with postgres_server.connect() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    yield schema_url(POSTGRES_URL, schema)
+    with postgres_server.connect() as connection:
+        connection.execute(text("SET lock_timeout = '5s'"))
+        with contextlib.suppress(Exception):  # the end-of-run sweep gets it otherwise
+            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+
+
+def schema_url(url: str, schema: str) -> str:
+    """``url`` with every table in ``schema``: psycopg sets ``search_path`` on each connection."""
+    parsed = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+    return parsed.render_as_string(hide_password=False)
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    """One row of ``stsg_sessions`` as the test reads it, straight from the database."""
+
+    session_id: str
+    revision: int
+    state: dict[str, Any]
+
+    def form(self, form_id: str) -> dict[str, Any]:
+        """The form's field values at this revision (deleted fields left out)."""
+        values: dict[str, Any] = {}
+        for change in self.state.get("changes", []):
+            path = change["p"]
+            if path[0] == "forms" and path[1] == form_id and not change.get("d"):
+                values[path[2]] = change.get("v")
+        return values
+
+    @property
+    def page(self) -> str | None:
+        for change in self.state.get("changes", []):
+            if change["p"] == ["page"]:
+                return str(change["v"])
+        return None
+
+
+def stored_sessions(url: str) -> dict[str, StoredSession]:
+    """Every stored session, by id, read with a connection of the test's own (never pooled).
+
+    Empty while the tables do not exist yet.
+    """
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT session_id, revision, state FROM stsg_sessions")
+            ).all()
+    except (ProgrammingError, OperationalError) as error:
+        if "stsg_sessions" in str(error) and (
+            "does not exist" in str(error) or "no such table" in str(error)
+        ):
+            return {}  # no session written yet: the tables come with the first write
+        raise
+    finally:
+        engine.dispose()
+    return {
+        sid: StoredSession(sid, int(rev), state if isinstance(state, dict) else json.loads(state))
+        for sid, rev, state in rows
+    }
+
+
+def no_exception_shown(page: Page) -> None:
+    """Nothing the app did raised into the script: Streamlit would show it on the page."""
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+
+
+DEMO_HEADINGS = {"Home": "st-session-guard", "Forms": "Contact form"}
+
+
+def open_demo_page(page: Page, title: str) -> None:
+    """Click a page of the demo's sidebar and wait for its script run to end."""
+    page.get_by_test_id("stSidebar").get_by_role("button", name=title, exact=True).click()
+    heading = DEMO_HEADINGS.get(title, title)
+    expect(page.get_by_role("heading", level=1)).to_have_text(heading, timeout=30_000)
+    wait_for_run(page)
+
+
+def mirrored_value(page: Page, form_id: str, field: str) -> object:
+    """A form field as the tab's guard mirror holds it: the value its server last sent."""
+    return ((read_mirror(page) or {}).get("forms") or {}).get(form_id, {}).get(field)
+
+
+def commit_field(
+    page: Page, key: str, value: str, tag: str = "input", *,
+    form_id: str = "contact", stored: object = None,
+) -> None:
+    """Type into a keyed text widget, commit it, and wait until the server has taken it.
+
+    Enter commits (Ctrl+Enter in a text area). The run it causes may not have
+    started when the page next looks idle, so the proof that the server holds
+    the value is the guard's mirror showing it (``stored``, when the stored
+    form differs from the text typed): only the server writes values there.
+    """
+    field = page.locator(f".st-key-{key} {tag}")
+    field.fill(value)
+    field.press("Control+Enter" if tag == "textarea" else "Enter")
+    wait_for_run(page)
+    expected = value if stored is None else stored
+    wait_until(lambda: mirrored_value(page, form_id, key) == expected, 30, f"the server: {key}")
+    expect(field).to_have_value(value)
+
+
+def cookie_session_id(page: Page) -> str:
+    """The session id the page's signed ``stsg`` cookie names, once the guard has set it."""
+    tokens: list[str] = []
+
+    def cookie_set() -> bool:
+        tokens[:] = [c["value"] for c in page.context.cookies() if c["name"] == "stsg"]
+        return bool(tokens)
+
+    wait_until(cookie_set, 30, "the session cookie")
+    assert len(tokens) == 1, f"expected one session cookie, found {tokens}"
+    return tokens[0].split(".")[0]
