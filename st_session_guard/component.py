@@ -90,4 +90,6 @@ def render_guard(args: GuardArgs) -> object:
     global _component_func  # noqa: PLW0603 - declared once, on first use
     if _component_func is None:
         _component_func = _declare()
-    return _component_func(**args, key=GUARD_KEY, default=None)
+    # One argument, not one per field: Streamlit inspects every argument of a
+    # component call for dataframes, at ~20 us each, on every script run.
+    return _component_func(guard=args, key=GUARD_KEY, default=None)

@@ -16,6 +16,7 @@ session id, so a change in one tab shows in the other on its next run.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 from collections import OrderedDict
@@ -48,6 +49,9 @@ class Connection:
     """The revision the tab's mirror has been sent up to; 0 before the first render."""
     last_seq: int = 0
     cookie_due: bool = True
+    cookie: component.CookieSpec | None = None
+    """The signed cookie, sent on every run: Streamlit hands a guard frame that
+    loads late only the newest args, so a cookie sent once can be lost."""
     widgets: dict[str, Path] = field(default_factory=dict)
     """Widget key -> the form field it persists to."""
     seen: dict[str, int] = field(default_factory=dict)
@@ -152,6 +156,18 @@ def get_connection() -> Connection | None:
     return connection if isinstance(connection, Connection) else None
 
 
+_this_run = threading.local()
+"""The connection ``bootstrap_session()`` found, kept for the rest of the script run on this
+thread (a Streamlit script thread serves one tab), so that each wrapped widget need not look
+it up in ``st.session_state``: a lookup there costs microseconds, times every widget."""
+
+
+def run_connection() -> Connection | None:
+    """The connection of this script run: the one ``bootstrap_session()`` found, else looked up."""
+    connection: Connection | None = getattr(_this_run, "connection", None)
+    return connection if connection is not None else get_connection()
+
+
 def bootstrap_session(
     session_id: str | None = None,
     *,
@@ -193,9 +209,30 @@ def bootstrap_session(
     else:
         session = current_session(connection)
     connection.excluded_keys = frozenset(exclude_keys)
+    _this_run.connection = connection
     _receive(connection, session)
     _send(connection, session)
+    if not _frozen:
+        _freeze_long_lived_objects()
     return session
+
+
+_frozen = False
+
+
+def _freeze_long_lived_objects() -> None:
+    """Keep every object alive by now out of all later garbage collections (``gc.freeze()``).
+
+    Streamlit runs a full ``gc.collect()`` after each script run, holding the
+    GIL, and the run's elements wait in the server until it ends. SQLAlchemy
+    and SQLModel double the objects it scans, which made a reload paint about
+    a tenth of a second late (``bench/reload_to_restored.py``). What exists at
+    the first ``bootstrap_session()`` of the process (modules, the database
+    engine, compiled statements) lives as long as the process anyway.
+    """
+    global _frozen  # noqa: PLW0603 - once per process
+    _frozen = True
+    gc.freeze()
 
 
 def current_session(connection: Connection) -> UserSession:
@@ -232,9 +269,8 @@ def _receive(connection: Connection, session: UserSession) -> None:
 def _send(connection: Connection, session: UserSession) -> None:
     base = connection.sent_revision
     changes = [c.to_json() for c in session.changes_since(base)]
-    cookie: component.CookieSpec | None = None
-    if connection.cookie_due:
-        cookie = {
+    if connection.cookie_due or connection.cookie is None:
+        connection.cookie = {
             "name": settings().cookie_name,
             "value": sign_session_id(session.session_id, _secret()),
             "max_age": int(settings().session_timeout),
@@ -248,7 +284,7 @@ def _send(connection: Connection, session: UserSession) -> None:
             "revision": session.revision,
             "base": base,
             "changes": changes,  # type: ignore[typeddict-item]
-            "cookie": cookie,
+            "cookie": connection.cookie,
             "debounce_ms": settings().browser_debounce_ms,
             "drafts": {key: list(at) for key, at in session.draft_widgets.items()},
             "excluded": sorted(connection.excluded_keys),
@@ -294,6 +330,7 @@ class SessionManager:
         get_persistence_engine().expire_session(self.session.session_id)
         live_sessions.drop(self.session.session_id)
         st.session_state.pop(CONNECTION_KEY, None)
+        _this_run.connection = None
 
     def rotate_session_id(self) -> UserSession:
         """Move the state to a new id (call it on login) so a planted id gains nothing."""

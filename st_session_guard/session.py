@@ -118,6 +118,9 @@ class FormSnapshot:
 _ABSENT: Final = object()
 """Marks a field that did not exist on one side of an undo step."""
 
+_IMMUTABLE: Final = frozenset({str, int, float, bool, type(None)})
+"""Value types that need no defensive copy."""
+
 # One undo step: for each field touched, (field, value before, value after),
 # where _ABSENT stands for "the field did not exist".
 UndoStep = list[tuple[str, object, object]]
@@ -310,6 +313,13 @@ class UserSession:
         value = self._encode(path)
         return Change(path, None, revision, True) if value is _ABSENT else Change(path, value, revision)
 
+    def _change_json(self, path: Path, revision: int) -> dict[str, JSON]:
+        """``_change(path, revision).to_json()`` without the ``Change``: every database write makes one per path."""
+        value = self._encode(path)
+        if value is _ABSENT:
+            return {"p": list(path), "v": None, "r": revision, "d": True}
+        return {"p": list(path), "v": value, "r": revision}
+
     def _encode(self, path: Path) -> object:
         root = path[0]
         if root == "page":
@@ -319,7 +329,7 @@ class UserSession:
         if root == "forms":
             form = self._forms.get(path[1])
             value = _ABSENT if form is None else form._data.get(path[2], _ABSENT)
-            return value if value is _ABSENT else copy.deepcopy(value)
+            return value if value is _ABSENT or type(value) in _IMMUTABLE else copy.deepcopy(value)
         if root == "form_meta":
             form = self._forms.get(path[1])
             if form is None:
@@ -634,7 +644,7 @@ class UserSession:
             "user_id": self.user_id,
             "created_at": _iso(self.created_at),
             "revision": self.revision,
-            "changes": [c.to_json() for c in self.changes_since(0)],
+            "changes": [self._change_json(p, r) for p, r in self._revs.items()],
             "validation": {
                 form_id: {"errors": form.errors, "warnings": form.warnings}
                 for form_id, form in self._forms.items()

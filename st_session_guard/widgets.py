@@ -30,7 +30,7 @@ import streamlit as st
 from streamlit.elements.lib.form_utils import current_form_id
 
 from . import values
-from .manager import Connection, current_session, get_connection
+from .manager import Connection, current_session, get_connection, run_connection
 from .session import Path, UserSession
 
 logger = logging.getLogger("st_session_guard")
@@ -100,7 +100,7 @@ def _commit_then_call(key: str, user_callback: Any, user_args: Any, user_kwargs:
 
 def _render(name: str, kind: _Kind, form_id: str, kwargs: dict[str, Any]) -> Any:
     widget = getattr(st, name)
-    connection = get_connection()
+    connection = run_connection()
     if connection is None:
         raise RuntimeError("call st_session_guard.bootstrap_session() before any sg widget")
     field = kwargs.get("key") or str(kwargs["label"])
@@ -115,11 +115,14 @@ def _render(name: str, kind: _Kind, form_id: str, kwargs: dict[str, Any]) -> Any
     if kind.drafts:
         session.register_draft_widget(key, form_id, str(field))
     revision = session.path_revision(path)
-    if key not in st.session_state:
+    current = st.session_state.get(key, _MISSING)  # one lookup: each costs microseconds, x every widget
+    seeded: Any = _MISSING
+    if current is _MISSING:
         raw = _stored(session, path)
         fitting = None if raw is _MISSING else _fitting(kind, raw, kwargs, key)
         if fitting is not None:
             kwargs[kind.seed_param] = fitting[1]
+            seeded = _encoded_or_missing(fitting[0])
         connection.seen[key] = revision
     elif revision > connection.seen.get(key, 0):
         raw = _stored(session, path)
@@ -128,7 +131,6 @@ def _render(name: str, kind: _Kind, form_id: str, kwargs: dict[str, Any]) -> Any
             st.session_state[key] = fitting[0]
         connection.seen[key] = revision
     else:
-        current = st.session_state[key]
         if _encoded_or_missing(current) != connection.shown.get(key, _MISSING):
             _commit(connection, session, key, current)
 
@@ -138,7 +140,12 @@ def _render(name: str, kind: _Kind, form_id: str, kwargs: dict[str, Any]) -> Any
         kwargs["args"] = (key, user_callback, kwargs.get("args"), kwargs.get("kwargs"))
         kwargs["kwargs"] = None
     value = widget(**kwargs)
-    connection.shown[key] = _encoded_or_missing(value)
+    shown = _encoded_or_missing(value)
+    if seeded is not _MISSING and shown is not _MISSING and shown != seeded:
+        # The browser already held another value (a tab that reconnected to a restarted
+        # server): Streamlit returns it with no on_change, so it is committed here or never.
+        _commit(connection, session, key, value)
+    connection.shown[key] = shown
     return value
 
 

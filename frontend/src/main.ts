@@ -81,7 +81,8 @@ window.addEventListener("pagehide", (event) => {
 });
 
 Streamlit.events.addEventListener(Streamlit.RENDER_EVENT, (event) => {
-  void guard.render((event as CustomEvent<{ args: unknown }>).detail.args);
+  // Python passes the whole message as one argument, `guard` (docs/protocol.md).
+  void guard.render((event as CustomEvent<{ args: { guard?: unknown } }>).detail.args.guard);
 });
 
 window.stSessionGuard = {
