@@ -117,6 +117,27 @@ export async function writeBatch(db: IDBDatabase, batch: Batch): Promise<void> {
 }
 
 /** Why a stored session value cannot be used, or undefined when it can. */
+/** The server's own bounds on what the browser sends (reconcile.Limits). */
+export const MAX_DEPTH = 32;
+export const MAX_BYTES = 2_000_000;
+
+/**
+ * Why a value is beyond the bounds the server accepts, or undefined. A record
+ * past them (tampered with, say) would only be sent back and refused, or
+ * break the message channel itself, on every page load.
+ */
+export function outOfBounds(value: unknown): string | undefined {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop() as [unknown, number];
+    if (depth > MAX_DEPTH) return `nested deeper than ${MAX_DEPTH}`;
+    if (typeof node === "object" && node !== null) {
+      for (const child of Object.values(node)) stack.push([child, depth + 1]);
+    }
+  }
+  return JSON.stringify(value).length > MAX_BYTES ? `larger than ${MAX_BYTES} bytes` : undefined;
+}
+
 export function sessionProblem(value: unknown, sessionId: string): string | undefined {
   if (!isObject(value)) return "not an object";
   if (value.schema !== SCHEMA_VERSION) {
@@ -156,7 +177,7 @@ export async function loadSession(
 ): Promise<MirrorRecord | undefined> {
   const value = await getSession(db, sessionId);
   if (value === undefined) return undefined;
-  const problem = sessionProblem(value, sessionId);
+  const problem = sessionProblem(value, sessionId) ?? outOfBounds(value);
   if (problem === undefined) return value as MirrorRecord;
   warn(`st-session-guard: deleting the stored mirror of this session (${problem})`);
   await delSession(db, sessionId);

@@ -8,6 +8,7 @@ import {
   getSession,
   loadDrafts,
   loadSession,
+  MAX_BYTES,
   openMirror,
   request,
   SESSIONS,
@@ -43,6 +44,22 @@ describe("the IndexedDB mirror", () => {
     expect(db.name).toBe(DB_NAME);
     expect(db.version).toBe(DB_VERSION);
     expect([...db.objectStoreNames].sort()).toEqual([DRAFTS, SESSIONS]);
+  });
+
+  it("deletes a stored record nested deeper or larger than the server accepts, with a warning", async () => {
+    let deep: unknown = "leaf";
+    for (let i = 0; i < 1_000; i += 1) deep = [deep];
+    const huge = "x".repeat(MAX_BYTES);
+    for (const bad of [deep, huge]) {
+      const tampered = applyChanges(record, [{ p: ["forms", "contact", "bio"], v: bad, r: 20 }]);
+      await put(SESSIONS, tampered, "s1");
+      const warn = vi.fn();
+      expect(await loadSession(db, "s1", warn)).toBeUndefined();
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(await getSession(db, "s1")).toBeUndefined();
+    }
+    await put(SESSIONS, record, "s1");
+    expect(await loadSession(db, "s1", vi.fn())).toEqual(record);
   });
 
   it("rejects when the browser has no IndexedDB", async () => {
