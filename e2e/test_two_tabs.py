@@ -26,6 +26,7 @@ def test_two_tabs_keep_each_others_edits_and_the_later_edit_wins(
     expect(widget(second, "name").locator("input")).to_have_value("Typed in the first tab")
 
     pick_option(first, "plan", "pro")
+    expect(widget(second, "plan").locator("input")).to_have_value("pro")
     pick_option(second, "plan", "team")
     expect(widget(first, "plan").locator("input")).to_have_value("team")
 

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import logging
 import secrets
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -102,7 +104,7 @@ class DatabaseManager:
             cursor = dbapi_connection.cursor()
             cursor.execute(f"PRAGMA busy_timeout = {busy_ms}")
             if not in_memory:
-                cursor.execute("PRAGMA journal_mode = WAL")
+                _enable_wal(cursor, self.busy_timeout)
             cursor.execute("PRAGMA synchronous = NORMAL")
             # Some builds zero every freed page; FAST zeroes deleted content only
             # in pages written anyway, which halves the I/O of deleting sessions.
@@ -274,6 +276,24 @@ class DatabaseManager:
 
 _manager: DatabaseManager | None = None
 _manager_lock = threading.Lock()
+
+
+def _enable_wal(cursor: Any, wait: float) -> None:
+    """Switch a SQLite file to WAL, waiting up to ``wait`` seconds for the lock it needs.
+
+    The switch takes an exclusive lock that SQLite's busy timeout does not
+    wait for, so two processes opening a new file at once would otherwise
+    fail with "database is locked"; the loser finds the file in WAL already.
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def get_db_manager() -> DatabaseManager:
