@@ -9,18 +9,16 @@ lock from the test's own connection, as another process would.
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
-from sqlalchemy.engine import make_url
 
 from st_session_guard.testing import StreamlitServer, reload_and_wait, wait_for_run, wait_until
-from tests.support import TcpProxy
+from tests.support import Outage
 
 from .conftest import (
     commit_field,
@@ -33,60 +31,14 @@ from .conftest import (
 APP = Path(__file__).with_name("database_down_app.py")
 
 
-@dataclass
-class Outage:
-    """A database the app reaches through ``app_url`` and the test reads through ``direct_url``.
-
-    ``start()`` takes it away from the app only; the test can still read it.
-    """
-
-    app_url: str
-    direct_url: str
-    proxy: TcpProxy | None = None
-    active: bool = False
-    _lock_holder: sqlite3.Connection | None = field(default=None, repr=False)
-
-    def start(self) -> None:
-        assert not self.active, "the database is down already"
-        self.active = True
-        if self.proxy is not None:
-            self.proxy.cut()
-            return
-        path = make_url(self.direct_url).database
-        assert path
-        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        holder.execute("BEGIN EXCLUSIVE")  # what another process writing would hold
-        self._lock_holder = holder
-
-    def stop(self) -> None:
-        """Give the database back; a no-op unless it was taken away."""
-        if not self.active:
-            return
-        self.active = False
-        if self.proxy is not None:
-            self.proxy.restore()
-            return
-        if self._lock_holder is not None:
-            self._lock_holder.execute("ROLLBACK")
-            self._lock_holder.close()
-            self._lock_holder = None
-
-
 @pytest.fixture(params=[pytest.param("postgresql", marks=pytest.mark.postgres), "sqlite"])
 def outage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Outage]:
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'sessions.db'}"
-        handle = Outage(url, url)
+        handle = Outage.of(f"sqlite:///{tmp_path / 'sessions.db'}")
     else:
-        direct: str = request.getfixturevalue("postgres_url")
-        parsed = make_url(direct)
-        proxy = TcpProxy(parsed.host or "127.0.0.1", parsed.port or 5432).start()
-        through_proxy = parsed.set(host="127.0.0.1", port=proxy.port)  # same schema, same query
-        handle = Outage(through_proxy.render_as_string(hide_password=False), direct, proxy)
+        handle = Outage.of(request.getfixturevalue("postgres_url"))
     yield handle
-    handle.stop()
-    if handle.proxy is not None:
-        handle.proxy.close()
+    handle.close()
 
 
 @pytest.fixture
@@ -95,7 +47,7 @@ def app(
 ) -> Iterator[StreamlitServer]:
     """The outage app on the outage's database; stopped before the database is dropped."""
     server = streamlit_server(APP, env={
-        "SESSION_GUARD_DATABASE_URL": outage.app_url,
+        "SESSION_GUARD_DATABASE_URL": outage.url,
         "SESSION_GUARD_DEBOUNCE": "0.2",
         "SESSION_GUARD_SECRET": "e2e-secret",
     })

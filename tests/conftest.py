@@ -12,15 +12,13 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import sqlite3
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import URL, make_url
-from support import TcpProxy
+from support import Outage
 
 from st_session_guard.database import DatabaseManager
 from st_session_guard.persistence import SessionPersistenceEngine
@@ -125,63 +123,9 @@ def make_engine(
         engine.close(timeout=5)
 
 
-@dataclass
-class Outage:
-    """Makes the test's database refuse writes (SQLite) or vanish (PostgreSQL), then brings it back.
-
-    Engines that should feel the outage use ``url``: for PostgreSQL it goes
-    through a proxy that ``start()`` cuts; for SQLite it is the database
-    itself, which ``start()`` locks from another connection.
-    """
-
-    database_url: str
-    url: str
-    proxy: TcpProxy | None = None
-    active: bool = False
-    _lock_holder: sqlite3.Connection | None = field(default=None, repr=False)
-
-    def start(self) -> None:
-        assert not self.active, "the outage has begun already"
-        self.active = True
-        if self.proxy is not None:
-            self.proxy.cut()
-            return
-        path = make_url(self.database_url).database
-        assert path
-        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        holder.execute("BEGIN EXCLUSIVE")
-        self._lock_holder = holder
-
-    def stop(self) -> None:
-        if not self.active:
-            return
-        self.active = False
-        if self.proxy is not None:
-            self.proxy.restore()
-            return
-        if self._lock_holder is not None:
-            self._lock_holder.execute("ROLLBACK")
-            self._lock_holder.close()
-            self._lock_holder = None
-
-    def busy_options(self) -> dict[str, Any]:
-        """``DatabaseManager`` options that make a failing write fail fast."""
-        return {"busy_timeout": 0.2, "connect_timeout": 1}
-
-
 @pytest.fixture
 def outage(database_url: str) -> Iterator[Outage]:
     """An ``Outage`` for the test's database; always ended after the test."""
-    parsed = make_url(database_url)
-    if parsed.get_backend_name() == "sqlite":
-        handle = Outage(database_url, database_url)
-    else:
-        proxy = TcpProxy(parsed.host or "127.0.0.1", parsed.port or 5432).start()
-        handle = Outage(
-            database_url, url_text(parsed.set(host="127.0.0.1", port=proxy.port)), proxy
-        )
+    handle = Outage.of(database_url)
     yield handle
-    with contextlib.suppress(Exception):
-        handle.stop()
-    if handle.proxy is not None:
-        handle.proxy.close()
+    handle.close()

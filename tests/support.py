@@ -1,14 +1,19 @@
-"""A TCP proxy that can cut a database off; waiting helpers come from the plugin."""
+"""Taking a database away from a test's code (a TCP proxy, a lock); waiting helpers come from the plugin."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import sqlite3
 import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import make_url
 
 from st_session_guard.testing import free_port, wait_until
 
-__all__ = ["TcpProxy", "free_port", "wait_until"]
+__all__ = ["Outage", "TcpProxy", "free_port", "wait_until"]
 
 
 class TcpProxy:
@@ -83,3 +88,64 @@ class TcpProxy:
 
     def close(self) -> None:
         self.cut()
+
+
+@dataclass
+class Outage:
+    """A database that ``start()`` takes away from whatever connects through ``url``.
+
+    For PostgreSQL ``url`` goes through a proxy that ``start()`` cuts; for
+    SQLite it is the file itself, which ``start()`` locks from another
+    connection, as another process writing would. ``direct_url`` always
+    reaches the database, so the test can read it meanwhile.
+    """
+
+    direct_url: str
+    url: str
+    proxy: TcpProxy | None = None
+    active: bool = False
+    _lock_holder: sqlite3.Connection | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, direct_url: str) -> Outage:
+        parsed = make_url(direct_url)
+        if parsed.get_backend_name() == "sqlite":
+            return cls(direct_url, direct_url)
+        proxy = TcpProxy(parsed.host or "127.0.0.1", parsed.port or 5432).start()
+        through = parsed.set(host="127.0.0.1", port=proxy.port)  # same schema, same query
+        return cls(direct_url, through.render_as_string(hide_password=False), proxy)
+
+    def start(self) -> None:
+        assert not self.active, "the database is down already"
+        self.active = True
+        if self.proxy is not None:
+            self.proxy.cut()
+            return
+        path = make_url(self.direct_url).database
+        assert path
+        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN EXCLUSIVE")
+        self._lock_holder = holder
+
+    def stop(self) -> None:
+        """Give the database back; a no-op unless it was taken away."""
+        if not self.active:
+            return
+        self.active = False
+        if self.proxy is not None:
+            self.proxy.restore()
+            return
+        if self._lock_holder is not None:
+            self._lock_holder.execute("ROLLBACK")
+            self._lock_holder.close()
+            self._lock_holder = None
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stop()
+        if self.proxy is not None:
+            self.proxy.close()
+
+    def busy_options(self) -> dict[str, Any]:
+        """``DatabaseManager`` options that make a failing write fail fast."""
+        return {"busy_timeout": 0.2, "connect_timeout": 1}

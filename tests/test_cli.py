@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import click._termui_impl
 import pytest
 from click.testing import CliRunner, Result
-from conftest import Outage
+from support import Outage
 from sqlalchemy import func, select
 
 from st_session_guard.cli import main

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import Outage
+from support import Outage
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import DBAPIError
 from support import free_port
