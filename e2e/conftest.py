@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import secrets
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -14,12 +11,12 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.pool import NullPool
 
 from st_session_guard.testing import StreamlitServer, read_mirror, wait_for_run, wait_until
+from tests.support import PostgresSchemas
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "demo_session_system.py"
@@ -123,13 +120,6 @@ def assert_unprivileged(db_path: Path, session_id: str) -> None:
 
 # -- several servers, outages and load: PostgreSQL schemas and stored rows ----------
 
-POSTGRES_URL = os.environ.get(
-    "STSG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-SCHEMA_PREFIX = f"stsg_e2e_{secrets.token_hex(4)}"
-"""Schemas this run creates start with this; whatever a failed test leaves is dropped at the end."""
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "load: hundreds of sessions editing at once on one server (about a minute)"
@@ -137,48 +127,20 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[Engine]:
-    """An autocommit engine on the shared PostgreSQL server, for making and dropping schemas."""
-    engine = create_engine(
-        POSTGRES_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool,
-        connect_args={"connect_timeout": 3},
-    )
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception as error:  # noqa: BLE001 - any failure means: no server to test against
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {error}")
-    yield engine
-    with engine.connect() as connection:
-        leftovers = connection.execute(
-            text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :prefix"),
-            {"prefix": f"{SCHEMA_PREFIX}%"},
-        ).scalars().all()
-        for schema in leftovers:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+def postgres_schemas() -> Iterator[PostgresSchemas]:
+    with PostgresSchemas.open("stsg_e2e") as schemas:
+        yield schemas
 
 
 @pytest.fixture
-def postgres_url(postgres_server: Engine) -> Iterator[str]:
-    """The URL of an empty PostgreSQL schema made for this test (through ``search_path``).
+def postgres_url(postgres_schemas: PostgresSchemas) -> Iterator[str]:
+    """The URL of an empty PostgreSQL schema made for this test; dropped after it.
 
-    Dropped after the test; servers that use it must be stopped first, so
-    fixtures that start them stop them in their own teardown.
+    Servers that use it must be stopped first, so fixtures that start them
+    stop them in their own teardown.
     """
-    schema = f"{SCHEMA_PREFIX}_{secrets.token_hex(4)}"
-    with postgres_server.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield schema_url(POSTGRES_URL, schema)
-    with postgres_server.connect() as connection:
-        connection.execute(text("SET lock_timeout = '5s'"))
-        with contextlib.suppress(Exception):  # the end-of-run sweep gets it otherwise
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-
-
-def schema_url(url: str, schema: str) -> str:
-    """``url`` with every table in ``schema``: psycopg sets ``search_path`` on each connection."""
-    parsed = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-    return parsed.render_as_string(hide_password=False)
+    with postgres_schemas.schema() as url:
+        yield url
 
 
 @dataclass(frozen=True)

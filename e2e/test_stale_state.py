@@ -75,6 +75,19 @@ def fill_version_1(page: Page) -> None:
     pick(page, "language", "Deutsch")
 
 
+def fill_version_1_then_deploy_version_2(page: Page, server: StreamlitServer, db_path: Path) -> str:
+    """Fill every field under version 1, wait until all is stored, restart as version 2; the id."""
+    page.goto(server.url)
+    wait_for_run(page)
+    fill_version_1(page)
+    (session_id,) = wait_until(lambda: list(session_rows(db_path)), 15, "the session's row")
+    wait_until(lambda: stored_form(db_path, session_id) == FILLED, 15, "every value stored")
+    server.stop()
+    server.env["STALE_APP_VERSION"] = "2"
+    server.start()
+    return session_id
+
+
 def stored_form(db_path: Path, session_id: str) -> dict[str, object]:
     return {key: stored_value(db_path, session_id, [*ORDER, key]) for key in FILLED}
 
@@ -85,15 +98,7 @@ def test_values_that_no_longer_fit_the_changed_app_are_dropped_and_the_rest_rest
 ) -> None:
     page = stsg_page
     server = streamlit_server(STALE_APP, env={**app_env, "STALE_APP_VERSION": "1"})
-    page.goto(server.url)
-    wait_for_run(page)
-    fill_version_1(page)
-    (session_id,) = wait_until(lambda: list(session_rows(db_path)), 15, "the session's row")
-    wait_until(lambda: stored_form(db_path, session_id) == FILLED, 15, "every value stored")
-
-    server.stop()
-    server.env["STALE_APP_VERSION"] = "2"
-    server.start()
+    session_id = fill_version_1_then_deploy_version_2(page, server, db_path)
     reload_and_wait(page)
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Order form, version 2")
@@ -131,15 +136,7 @@ def test_an_edit_in_a_tab_left_open_while_the_changed_app_is_deployed_is_kept(
 ) -> None:
     page = stsg_page
     server = streamlit_server(STALE_APP, env={**app_env, "STALE_APP_VERSION": "1"})
-    page.goto(server.url)
-    wait_for_run(page)
-    fill_version_1(page)
-    (session_id,) = wait_until(lambda: list(session_rows(db_path)), 15, "the session's row")
-    wait_until(lambda: stored_form(db_path, session_id) == FILLED, 15, "every value stored")
-
-    server.stop()
-    server.env["STALE_APP_VERSION"] = "2"
-    server.start()
+    session_id = fill_version_1_then_deploy_version_2(page, server, db_path)
     # No reload: the open tab reconnects by itself, and its next edit is the first run of version 2.
     page.wait_for_selector('[data-testid="stApp"][data-test-connection-state="CONNECTED"]',
                            state="attached", timeout=30_000)

@@ -9,56 +9,20 @@ at ``STSG_TEST_POSTGRES_URL`` (default: the local one); its tests are marked
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import URL, make_url
-from support import Outage
+from support import Outage, PostgresSchemas
 
 from st_session_guard.database import DatabaseManager
 from st_session_guard.persistence import SessionPersistenceEngine
 
-POSTGRES_URL = os.environ.get(
-    "STSG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-RUN_PREFIX = f"stsg_test_{secrets.token_hex(4)}"
-"""Schemas this run creates start with this; whatever a failed test leaves is dropped at the end."""
-
-
-def with_search_path(url: URL, schema: str) -> URL:
-    return url.update_query_dict({"options": f"-csearch_path={schema}"})
-
-
-def url_text(url: URL | str) -> str:
-    return url if isinstance(url, str) else url.render_as_string(hide_password=False)
-
 
 @pytest.fixture(scope="session")
-def postgres_admin() -> Iterator[Engine]:
-    """An autocommit engine on the PostgreSQL server, for creating and dropping test schemas."""
-    engine = create_engine(
-        POSTGRES_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 3}
-    )
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception as error:  # noqa: BLE001 - any failure means: no server to test against
-        engine.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {error}")
-    yield engine
-    with engine.connect() as connection:
-        leftovers = connection.execute(
-            text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :prefix"),
-            {"prefix": f"{RUN_PREFIX}%"},
-        ).scalars().all()
-        for schema in leftovers:
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    engine.dispose()
+def postgres_schemas() -> Iterator[PostgresSchemas]:
+    with PostgresSchemas.open("stsg_test") as schemas:
+        yield schemas
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -67,15 +31,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store' / 'sessions.db'}"
         return
-    admin: Engine = request.getfixturevalue("postgres_admin")
-    schema = f"{RUN_PREFIX}_{secrets.token_hex(4)}"
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield url_text(with_search_path(make_url(POSTGRES_URL), schema))
-    with admin.connect() as connection:
-        connection.execute(text("SET lock_timeout = '5s'"))
-        with contextlib.suppress(Exception):  # the session-end sweep gets it otherwise
-            connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    schemas: PostgresSchemas = request.getfixturevalue("postgres_schemas")
+    with schemas.schema() as url:
+        yield url
 
 
 @pytest.fixture

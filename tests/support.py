@@ -3,17 +3,80 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import secrets
 import socket
 import sqlite3
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from st_session_guard.testing import free_port, wait_until
 
-__all__ = ["Outage", "TcpProxy", "free_port", "wait_until"]
+__all__ = ["POSTGRES_URL", "Outage", "PostgresSchemas", "TcpProxy", "free_port", "schema_url", "wait_until"]
+
+POSTGRES_URL = os.environ.get(
+    "STSG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def schema_url(url: str, schema: str) -> str:
+    """``url`` with every table in ``schema``: psycopg sets ``search_path`` on each connection."""
+    parsed = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+    return parsed.render_as_string(hide_password=False)
+
+
+class PostgresSchemas:
+    """Empty schemas on the shared PostgreSQL server, one per test, named with one prefix per run.
+
+    Each is dropped after its test; whatever a failed teardown leaves is swept
+    when the run ends. Without a reachable server the tests that ask are skipped.
+    """
+
+    def __init__(self, engine: Engine, prefix: str) -> None:
+        self.engine = engine
+        self.prefix = prefix
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, name: str) -> Iterator[PostgresSchemas]:
+        engine = create_engine(
+            POSTGRES_URL, isolation_level="AUTOCOMMIT", poolclass=NullPool,
+            connect_args={"connect_timeout": 3},
+        )
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as error:  # noqa: BLE001 - any failure means: no server to test against
+            pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {error}")
+        schemas = cls(engine, f"{name}_{secrets.token_hex(4)}")
+        yield schemas
+        with engine.connect() as connection:
+            leftovers = connection.execute(
+                text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :prefix"),
+                {"prefix": f"{schemas.prefix}%"},
+            ).scalars().all()
+            for schema in leftovers:
+                connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        engine.dispose()
+
+    @contextlib.contextmanager
+    def schema(self) -> Iterator[str]:
+        """The URL of a new empty schema; dropped afterwards (stop servers using it first)."""
+        schema = f"{self.prefix}_{secrets.token_hex(4)}"
+        with self.engine.connect() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        yield schema_url(POSTGRES_URL, schema)
+        with self.engine.connect() as connection:
+            connection.execute(text("SET lock_timeout = '5s'"))
+            with contextlib.suppress(Exception):  # the end-of-run sweep gets it otherwise
+                connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
 
 
 class TcpProxy:
