@@ -139,7 +139,11 @@ def serve_demo(environment: Path, work: Path) -> None:
             page = browser.new_page()
             page.goto(url)
             wait_for_run(page)
-            guard_frame(page)  # the component's page loaded and its script ran
+            try:
+                guard_frame(page, timeout=90)  # the component's page loaded and its script ran
+            except AssertionError:
+                print(page.locator("body").inner_text(), file=sys.stderr)
+                raise
             browser.close()
         with urllib.request.urlopen(f"{url}{COMPONENT_URL}", timeout=10) as response:
             body = response.read().decode()
