@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from st_session_guard.persistence import SessionPersistenceEngine
 from st_session_guard.session import UserSession
@@ -74,6 +76,23 @@ def become_admin(page: Page, server: StreamlitServer, db_path: Path, sessions: i
     wait_until(
         lambda: len(stored_expiry(db_path)) == sessions, 15, "this tab's session to be written"
     )
+
+
+def pick_session(page: Page, label: str) -> None:
+    """Choose a session in the dashboard's picker; a rerun landing meanwhile closes the list, so reopen it."""
+    option = page.get_by_role("option", name=label, exact=True)
+
+    def picked() -> bool:
+        if not option.is_visible():
+            page.locator(".st-key-stsg_admin_pick input").click()
+            with contextlib.suppress(PlaywrightTimeoutError):
+                option.wait_for(state="visible", timeout=3_000)
+        with contextlib.suppress(PlaywrightTimeoutError):
+            option.click(timeout=1_000)
+        return page.locator(".st-key-stsg_admin_pick input").input_value() == label
+
+    wait_until(picked, 30, f"{label!r} to be picked")
+    wait_for_run(page)
 
 
 def metric(page: Page, label: str) -> Locator:
@@ -149,9 +168,7 @@ def test_dashboard_expires_a_session_and_cleans_up_expired_ones(
     go_to(page, "Dashboard", "Sessions dashboard")
     expect(metric(page, "Expired, awaiting cleanup")).to_have_text("1")
 
-    page.locator(".st-key-stsg_admin_pick input").click()
-    page.get_by_role("option", name=f"{seeded.ada.session_id[:16]}… ada", exact=True).click()
-    wait_for_run(page)
+    pick_session(page, f"{seeded.ada.session_id[:16]}… ada")
     page.get_by_role("button", name="Expire session").click()
     wait_for_run(page)
 
