@@ -156,7 +156,8 @@ def _encoded_or_missing(value: Any) -> Any:
         return _MISSING
 
 
-def _wrapper(name: str, kind: _Kind) -> Callable[..., Any]:
+def _wrapper(name: str) -> Callable[..., Any]:
+    kind = _KINDS[name]
     widget = getattr(st, name)
     signature = inspect.signature(widget)
     positional = list(signature.parameters)
@@ -179,16 +180,16 @@ def _wrapper(name: str, kind: _Kind) -> Callable[..., Any]:
     return wrapped
 
 
-text_input = _wrapper("text_input", _KINDS["text_input"])
-text_area = _wrapper("text_area", _KINDS["text_area"])
-number_input = _wrapper("number_input", _KINDS["number_input"])
-selectbox = _wrapper("selectbox", _KINDS["selectbox"])
-multiselect = _wrapper("multiselect", _KINDS["multiselect"])
-radio = _wrapper("radio", _KINDS["radio"])
-checkbox = _wrapper("checkbox", _KINDS["checkbox"])
-toggle = _wrapper("toggle", _KINDS["toggle"])
-slider = _wrapper("slider", _KINDS["slider"])
-select_slider = _wrapper("select_slider", _KINDS["select_slider"])
-date_input = _wrapper("date_input", _KINDS["date_input"])
-time_input = _wrapper("time_input", _KINDS["time_input"])
-color_picker = _wrapper("color_picker", _KINDS["color_picker"])
+text_input = _wrapper("text_input")
+text_area = _wrapper("text_area")
+number_input = _wrapper("number_input")
+selectbox = _wrapper("selectbox")
+multiselect = _wrapper("multiselect")
+radio = _wrapper("radio")
+checkbox = _wrapper("checkbox")
+toggle = _wrapper("toggle")
+slider = _wrapper("slider")
+select_slider = _wrapper("select_slider")
+date_input = _wrapper("date_input")
+time_input = _wrapper("time_input")
+color_picker = _wrapper("color_picker")
