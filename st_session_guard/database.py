@@ -35,6 +35,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
+from . import jsontext
 from .config import resolve_settings
 from .models import DB_SCHEMA_VERSION, TABLES, MetaRow, core_table
 
@@ -89,7 +90,10 @@ class DatabaseManager:
         in_memory = not database or database == ":memory:" or "mode=memory" in url
         if not in_memory and database and not database.startswith("file:"):
             Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        options: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
+        options: dict[str, Any] = {
+            "connect_args": {"check_same_thread": False},
+            "json_deserializer": jsontext.loads,
+        }
         if in_memory:  # one shared connection, or every connection would see its own empty database
             options["poolclass"] = StaticPool
         engine = create_engine(url, **options)
@@ -125,6 +129,7 @@ class DatabaseManager:
             pool_pre_ping=True,
             pool_size=pool_size,
             connect_args={"connect_timeout": max(1, round(connect_timeout))},
+            json_deserializer=jsontext.loads,
         )
 
     # -- schema ----------------------------------------------------------

@@ -91,29 +91,6 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _parse_time(text: object, fallback: datetime) -> datetime:
-    if not isinstance(text, str):
-        return fallback
-    moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
-def _json_fallback(value: object) -> object:
-    """Store what JSON has no type for (sets, dates, ...) in a readable form rather than not at all."""
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=repr)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return repr(value)
-
-
-def _dumps(state: dict[str, Any]) -> str:
-    # No cycle check: ``to_dict()`` builds a fresh tree on every call (a fifth of
-    # the encoding time of a 5 KB state); a cycle would still fail, as RecursionError.
-    return json.dumps(state, default=_json_fallback, allow_nan=False, separators=(",", ":"),
-                      check_circular=False)
-
-
 @dataclass
 class _Pending:
     """A session with changes not yet in the database."""
@@ -414,8 +391,7 @@ class SessionPersistenceEngine:
         so it cannot hold back the sessions written in the same batch.
         """
         try:
-            state = session.to_dict()  # takes the session's lock; we hold none of ours
-            text = _dumps(state)
+            stored = session.to_stored()  # takes the session's lock; we hold none of ours
         except Exception:  # noqa: BLE001 - whatever it is, it must not stop the flusher
             logger.error(
                 "st-session-guard: session %s… cannot be stored as JSON; skipped until it changes",
@@ -423,29 +399,26 @@ class SessionPersistenceEngine:
                 exc_info=True,
             )
             return None
-        raw_metrics = state.get("metrics") or {}
-        now = _utcnow()
-        created = _parse_time(state.get("created_at"), now)
-        last_activity = _parse_time(raw_metrics.get("last_activity"), now)
+        last_activity = stored.metrics.last_activity
         return _Record(
             session_id=session.session_id,
             row={
                 "session_id": session.session_id,
-                "user_id": state.get("user_id"),
-                "state": text,
-                "revision": int(state.get("revision", 0)),
-                "schema_version": int(state.get("schema", SCHEMA_VERSION)),
-                "created_at": created,
+                "user_id": stored.user_id,
+                "state": stored.text,
+                "revision": stored.revision,
+                "schema_version": SCHEMA_VERSION,
+                "created_at": stored.created_at,
                 "last_activity": last_activity,
                 "expires_at": last_activity + timedelta(seconds=self.session_timeout),
             },
-            roles=tuple(state.get("roles", ())),
-            permissions=tuple(state.get("permissions", ())),
+            roles=stored.roles,
+            permissions=stored.permissions,
             metrics={
                 "session_id": session.session_id,
-                "page_views": int(raw_metrics.get("page_views", 0)),
-                "interaction_count": int(raw_metrics.get("interaction_count", 0)),
-                "started_at": _parse_time(raw_metrics.get("started_at"), created),
+                "page_views": stored.metrics.page_views,
+                "interaction_count": stored.metrics.interaction_count,
+                "started_at": stored.metrics.started_at,
                 "last_activity": last_activity,
             },
         )

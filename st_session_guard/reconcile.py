@@ -20,7 +20,7 @@ from .session import PATH_ROOTS, Change, Path, UserSession
 
 logger = logging.getLogger("st_session_guard")
 
-PATH_LENGTHS: Final = {"page": 1, "navigation": 1, "forms": 3, "form_meta": 2, "snapshots": 2}
+PATH_LENGTHS: Final = {"page": 1, "navigation": 1, "forms": 3, "form_meta": 2, "snapshots": 3}
 assert set(PATH_LENGTHS) == set(PATH_ROOTS)
 
 

@@ -26,8 +26,11 @@ from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Any, Final, TypeVar, cast
 
-SCHEMA_VERSION: Final = 1
-"""Version of the stored state layout; a newer release migrates older ones."""
+from . import jsontext
+from .migrations import upgrade
+
+SCHEMA_VERSION: Final = 2
+"""Version of the stored state layout; ``migrations`` brings older ones up to it."""
 
 MAX_HISTORY: Final = 100
 MAX_UNDO: Final = 50
@@ -135,13 +138,12 @@ def _step_to_json(step: UndoStep) -> list[list[JSON]]:
 
 
 def _step_from_json(raw: object) -> UndoStep:
-    if not isinstance(raw, list):
-        raise ValueError("undo step must be a list")
-    step: UndoStep = []
-    for item in raw:
-        name, has_before, before, has_after, after = item
-        step.append((str(name), before if has_before else _ABSENT, after if has_after else _ABSENT))
-    return step
+    if not isinstance(raw, list) or not all(isinstance(i, list) and len(i) == 5 for i in raw):
+        raise ValueError("an undo step is a list of [field, has_before, before, has_after, after]")
+    return [
+        (str(name), before if has_before else _ABSENT, after if has_after else _ABSENT)
+        for name, has_before, before, has_after, after in raw
+    ]
 
 
 @dataclass
@@ -171,24 +173,75 @@ class FormState:
 
 @dataclass
 class FormHistory:
+    """A form's named snapshots and its line of undo steps.
+
+    Steps are numbered 1, 2, 3... as they are made: steps ``lo+1..at`` can be
+    undone (newest last) and ``at+1..hi`` redone. Each step is kept in slot
+    ``n % MAX_UNDO`` and mirrored at a path of its own, so an edit sends one
+    step and the line, not the whole history. A step that leaves the line
+    needs no tombstone: its slot no longer matches the line, and the next step
+    numbered into that slot overwrites it.
+    """
+
     snapshots: list[FormSnapshot] = field(default_factory=list)
-    undo: list[UndoStep] = field(default_factory=list)
-    redo: list[UndoStep] = field(default_factory=list)
+    slots: dict[int, tuple[int, UndoStep]] = field(default_factory=dict)
+    lo: int = 0
+    at: int = 0
+    hi: int = 0
 
-    def to_json(self) -> dict[str, JSON]:
-        return {
-            "snapshots": [s.to_json() for s in self.snapshots],
-            "undo": [_step_to_json(s) for s in self.undo],
-            "redo": [_step_to_json(s) for s in self.redo],
-        }
+    def step(self, number: int) -> UndoStep | None:
+        """Step ``number`` if the line holds it; None past either end, or if its slot moved on."""
+        kept = self.slots.get(number % MAX_UNDO)
+        if kept is None or kept[0] != number or not self.lo < number <= self.hi:
+            return None
+        return kept[1]
 
-    @classmethod
-    def from_json(cls, raw: Mapping[str, JSON]) -> FormHistory:
-        return cls(
-            [FormSnapshot.from_json(s) for s in raw.get("snapshots", [])][-MAX_SNAPSHOTS:],
-            [_step_from_json(s) for s in raw.get("undo", [])][-MAX_UNDO:],
-            [_step_from_json(s) for s in raw.get("redo", [])][-MAX_UNDO:],
-        )
+    def push(self, step: UndoStep) -> str:
+        """Make ``step`` the newest undo step, dropping every redo step; the slot it went to."""
+        self.hi = self.at = self.at + 1
+        self.lo = max(self.lo, self.hi - MAX_UNDO)
+        self.slots[self.hi % MAX_UNDO] = (self.hi, step)
+        return str(self.hi % MAX_UNDO)
+
+    def encode(self, part: str) -> object:
+        if part == "saved":
+            return [s.to_json() for s in self.snapshots]
+        if part == "line":
+            return {"lo": self.lo, "at": self.at, "hi": self.hi}
+        kept = self.slots.get(int(part))  # a path the session made: no need to check its spelling
+        return _ABSENT if kept is None else {"n": kept[0], "step": _step_to_json(kept[1])}
+
+    def decode(self, part: str, value: JSON) -> None:
+        if part == "saved" and isinstance(value, list):
+            self.snapshots = [FormSnapshot.from_json(s) for s in value][-MAX_SNAPSHOTS:]
+        elif part == "line" and isinstance(value, dict):
+            lo, at, hi = value.get("lo"), value.get("at"), value.get("hi")
+            if not (type(lo) is int and type(at) is int and type(hi) is int
+                    and 0 <= lo <= at <= hi <= lo + MAX_UNDO):
+                raise ValueError("an undo line needs integers 0 <= lo <= at <= hi <= lo + MAX_UNDO")
+            self.lo, self.at, self.hi = lo, at, hi
+        elif part not in ("saved", "line") and isinstance(value, dict):
+            number, slot = value.get("n"), _slot(part)
+            if type(number) is not int or number < 1 or number % MAX_UNDO != slot:
+                raise ValueError(f"undo slot {slot} holds steps numbered {slot} modulo {MAX_UNDO}")
+            self.slots[slot] = (number, _step_from_json(value.get("step")))
+        else:
+            raise ValueError(f"value of the wrong shape for snapshots part {part!r}")
+
+    def delete(self, part: str) -> None:
+        if part == "saved":
+            self.snapshots = []
+        elif part == "line":
+            self.lo = self.at = self.hi = 0
+        else:
+            self.slots.pop(_slot(part), None)
+
+
+def _slot(part: str) -> int:
+    """The slot a ``snapshots`` path part names: ``"0"`` .. ``"49"``, in that spelling only."""
+    if not part.isdecimal() or str(int(part)) != part or int(part) >= MAX_UNDO:
+        raise ValueError(f"{part!r} is not an undo slot")
+    return int(part)
 
 
 @dataclass
@@ -236,6 +289,24 @@ class Change:
         return out
 
 
+@dataclass(frozen=True)
+class StoredState:
+    """What a database write needs of a session, all taken at one moment.
+
+    ``text`` is ``to_dict()`` as JSON (its keys in another order). The other
+    fields are the server-owned columns, taken from the session directly so
+    the writer does not parse them back out of the text.
+    """
+
+    text: str
+    revision: int
+    user_id: str | None
+    created_at: datetime
+    roles: tuple[str, ...]
+    permissions: tuple[str, ...]
+    metrics: SessionMetrics
+
+
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -273,6 +344,8 @@ class UserSession:
         self._cache: dict[str, frozenset[str]] = {}
         self._draft_widgets: dict[str, tuple[str, str]] = {}
         self._revs: dict[Path, int] = {}
+        self._texts: dict[Path, tuple[int, bytes]] = {}
+        """Path -> (revision, JSON of its change): a path is encoded again only once it changed."""
         self._on_change: Callable[[UserSession], object] | None = None
         self._bump(("page",), ("navigation",))
 
@@ -313,14 +386,16 @@ class UserSession:
         value = self._encode(path)
         return Change(path, None, revision, True) if value is _ABSENT else Change(path, value, revision)
 
-    def _change_json(self, path: Path, revision: int) -> dict[str, JSON]:
+    def _change_json(self, path: Path, revision: int, *, shared: bool = False) -> dict[str, JSON]:
         """``_change(path, revision).to_json()`` without the ``Change``: every database write makes one per path."""
-        value = self._encode(path)
+        value = self._encode(path, shared=shared)
         if value is _ABSENT:
             return {"p": list(path), "v": None, "r": revision, "d": True}
         return {"p": list(path), "v": value, "r": revision}
 
-    def _encode(self, path: Path) -> object:
+    def _encode(self, path: Path, *, shared: bool = False) -> object:
+        """The JSON-ready value at ``path``; ``shared`` lets it hold the session's own
+        objects, for a caller that encodes it to text before letting go of the lock."""
         root = path[0]
         if root == "page":
             return self._current_page
@@ -329,14 +404,15 @@ class UserSession:
         if root == "forms":
             form = self._forms.get(path[1])
             value = _ABSENT if form is None else form._data.get(path[2], _ABSENT)
-            return value if value is _ABSENT or type(value) in _IMMUTABLE else copy.deepcopy(value)
+            return value if shared or value is _ABSENT or type(value) in _IMMUTABLE else copy.deepcopy(value)
         if root == "form_meta":
             form = self._forms.get(path[1])
             if form is None:
                 return _ABSENT
-            return {"saved_data": copy.deepcopy(form.saved_data), "last_saved": _iso(form.last_saved)}
+            saved = form.saved_data if shared else copy.deepcopy(form.saved_data)
+            return {"saved_data": saved, "last_saved": _iso(form.last_saved)}
         history = self._form_history.get(path[1])
-        return _ABSENT if history is None else history.to_json()
+        return _ABSENT if history is None else history.encode(path[2])
 
     @_locked
     def apply_change(self, change: Change) -> bool:
@@ -376,16 +452,18 @@ class UserSession:
             form = self._form(path[1])
             form.saved_data = copy.deepcopy(saved)
             form.last_saved = _parse_time(value.get("last_saved"))
-        elif root == "snapshots" and len(path) == 2 and isinstance(value, dict):
-            self._form_history[path[1]] = FormHistory.from_json(value)
+        elif root == "snapshots" and len(path) == 3:
+            history = self._form_history.get(path[1]) or FormHistory()
+            history.decode(path[2], value)
+            self._form_history[path[1]] = history
         else:
             raise ValueError(f"value of the wrong shape for path {list(path)}")
 
     def _delete(self, path: Path) -> None:
         if path[0] == "forms" and len(path) == 3 and path[1] in self._forms:
             self._forms[path[1]]._data.pop(path[2], None)
-        elif path[0] == "snapshots":
-            self._form_history.pop(path[1], None)
+        elif path[0] == "snapshots" and len(path) == 3 and path[1] in self._form_history:
+            self._form_history[path[1]].delete(path[2])
         elif path[0] == "form_meta" and path[1] in self._forms:
             self._forms[path[1]].saved_data = {}
             self._forms[path[1]].last_saved = None
@@ -485,11 +563,8 @@ class UserSession:
                 form._data[name] = after
         paths: list[Path] = [("forms", form_id, name) for name, _b, _a in step]
         if record:
-            history = self._history_of(form_id)
-            history.undo.append(step)
-            del history.undo[:-MAX_UNDO]
-            history.redo.clear()
-            paths.append(("snapshots", form_id))
+            slot = self._history_of(form_id).push(step)
+            paths += [("snapshots", form_id, "line"), ("snapshots", form_id, slot)]
         self._touch(interaction=True)
         self._bump(*paths)
         return True
@@ -498,33 +573,35 @@ class UserSession:
     def undo_form(self, form_id: str) -> bool:
         """Step the form back one change; False when there is nothing to undo."""
         history = self._history_of(form_id)
-        if not history.undo:
+        step = history.step(history.at)
+        if step is None:
             return False
-        step = history.undo.pop()
+        history.at -= 1
         self._apply_step(form_id, {name: before for name, before, _a in reversed(step)}, False)
-        history.redo.append(step)
-        self._bump(("snapshots", form_id))
+        self._bump(("snapshots", form_id, "line"))
         return True
 
     @_locked
     def redo_form(self, form_id: str) -> bool:
         """Re-apply the change last undone; False when there is none."""
         history = self._history_of(form_id)
-        if not history.redo:
+        step = history.step(history.at + 1)
+        if step is None:
             return False
-        step = history.redo.pop()
+        history.at += 1
         self._apply_step(form_id, {name: after for name, _b, after in step}, False)
-        history.undo.append(step)
-        self._bump(("snapshots", form_id))
+        self._bump(("snapshots", form_id, "line"))
         return True
 
     @_locked
     def can_undo(self, form_id: str) -> bool:
-        return bool(self._form_history.get(form_id, FormHistory()).undo)
+        history = self._form_history.get(form_id)
+        return history is not None and history.step(history.at) is not None
 
     @_locked
     def can_redo(self, form_id: str) -> bool:
-        return bool(self._form_history.get(form_id, FormHistory()).redo)
+        history = self._form_history.get(form_id)
+        return history is not None and history.step(history.at + 1) is not None
 
     @_locked
     def create_form_snapshot(self, form_id: str, description: str = "") -> FormSnapshot:
@@ -535,7 +612,7 @@ class UserSession:
         history.snapshots.append(snapshot)
         del history.snapshots[:-MAX_SNAPSHOTS]
         self._touch()
-        self._bump(("snapshots", form_id))
+        self._bump(("snapshots", form_id, "saved"))
         return snapshot
 
     @_locked
@@ -639,12 +716,18 @@ class UserSession:
     def to_dict(self) -> dict[str, JSON]:
         """Everything, JSON-ready: the database row's state column."""
         return {
+            **self._state_head(),
+            "changes": [self._change_json(p, r) for p, r in self._revs.items()],
+        }
+
+    def _state_head(self) -> dict[str, JSON]:
+        """Every stored field but the path changes."""
+        return {
             "schema": SCHEMA_VERSION,
             "session_id": self.session_id,
             "user_id": self.user_id,
             "created_at": _iso(self.created_at),
             "revision": self.revision,
-            "changes": [self._change_json(p, r) for p, r in self._revs.items()],
             "validation": {
                 form_id: {"errors": form.errors, "warnings": form.warnings}
                 for form_id, form in self._forms.items()
@@ -657,9 +740,38 @@ class UserSession:
             "metrics": self.metrics.to_json(),
         }
 
+    @_locked
+    def to_stored(self) -> StoredState:
+        """``to_dict()`` as JSON text, with the columns stored beside it.
+
+        Each path's JSON is kept until its revision moves on, so writing a
+        session again after one edit encodes that one path, not the session.
+        """
+        texts = self._texts
+        parts = []
+        for path, revision in self._revs.items():
+            kept = texts.get(path)
+            if kept is None or kept[0] != revision:
+                change = self._change_json(path, revision, shared=True)
+                kept = texts[path] = (revision, jsontext.dumps(change))
+            parts.append(kept[1])
+        head = self._state_head()
+        text = b"".join((jsontext.dumps(head)[:-1], b',"changes":[', b",".join(parts), b"]}"))
+        return StoredState(
+            text=text.decode(),
+            revision=self.revision,
+            user_id=self.user_id,
+            created_at=self.created_at,
+            roles=tuple(head["roles"]),
+            permissions=tuple(head["permissions"]),
+            metrics=SessionMetrics(self.metrics.page_views, self.metrics.interaction_count,
+                                   self.metrics.started_at, self.metrics.last_activity),
+        )
+
     @classmethod
     def from_dict(cls, raw: Mapping[str, JSON]) -> UserSession:
         """Rebuild a stored session; ``UnsupportedSchema`` for a layout from another release."""
+        raw = upgrade(raw)
         if raw.get("schema") != SCHEMA_VERSION:
             raise UnsupportedSchema(f"stored session schema {raw.get('schema')!r} is not {SCHEMA_VERSION}")
         session = cls(raw.get("user_id"), str(raw["session_id"]))

@@ -230,7 +230,7 @@ def test_stats_counts_sessions_sizes_the_oldest_and_the_recently_active(
     figures = json.loads(result.stdout)
     with engine.db.read() as connection:
         texts = [
-            json.dumps(state, separators=(",", ":"))
+            json.dumps(state, separators=(",", ":"), ensure_ascii=False)
             for state in connection.execute(select(sessions.c.state)).scalars()
         ]
     assert figures["sessions"] == 5

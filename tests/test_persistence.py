@@ -29,7 +29,7 @@ from st_session_guard.persistence import (
     roles,
     sessions,
 )
-from st_session_guard.session import UserSession
+from st_session_guard.session import SCHEMA_VERSION, UserSession
 
 MakeEngine = Callable[..., SessionPersistenceEngine]
 REPO = Path(__file__).resolve().parents[1]
@@ -376,7 +376,7 @@ def test_server_owned_rows_are_written_from_the_session(make_engine: MakeEngine)
     assert row.user_id == "ada"
     assert row.expires_at == session.metrics.last_activity + timedelta(seconds=3600)
     assert row.created_at == session.created_at
-    assert row.schema_version == 1
+    assert row.schema_version == SCHEMA_VERSION
 
 
 def test_an_older_revision_is_ignored_and_leaves_server_owned_rows_alone(

@@ -168,3 +168,37 @@ def test_a_draft_newer_than_its_field_is_taken_and_an_older_one_is_not() -> None
     new = {**old, "drafts": [{"key": "name_key", "value": "typed later", "ts": committed_at + 1}]}
     restore_from_browser(session, new, paths, set(), LIMITS)
     assert session.get_form_state("f").data["name"] == "typed later"
+
+
+def test_a_tampered_undo_line_or_step_is_dropped_and_undo_still_works(caplog: Any) -> None:
+    session = UserSession()
+    session.update_form_data("f", "x", 1)
+    session.update_form_data("f", "x", 2)
+    while (late := time.time_ns() // 1_000_000) <= session.revision:
+        pass  # the browser's values must be newer than the edits to be weighed at all
+    bad = [
+        {"p": ["snapshots", "f", "line"], "v": {"lo": 0, "at": 5, "hi": 2}, "r": late},
+        {"p": ["snapshots", "f", "line"], "v": {"lo": 0, "at": True, "hi": 2}, "r": late},
+        {"p": ["snapshots", "f", "line"], "v": {"lo": 0, "at": 0, "hi": 51}, "r": late},
+        {"p": ["snapshots", "f", "3"], "v": {"n": 4, "step": []}, "r": late},
+        {"p": ["snapshots", "f", "07"], "v": {"n": 7, "step": []}, "r": late},
+        {"p": ["snapshots", "f", "50"], "v": {"n": 50, "step": []}, "r": late},
+        {"p": ["snapshots", "f", "1"], "v": {"n": 1, "step": [["x", 1]]}, "r": late},
+        {"p": ["snapshots", "f", "saved"], "v": [{"data": "not an object"}], "r": late},
+    ]
+    message = {"v": 1, "seq": 1, "type": "restore", "session_id": session.session_id,
+               "revision": late, "changes": bad, "drafts": []}
+    outcome = restore_from_browser(session, message, {}, set(), LIMITS)
+    assert (outcome.applied, outcome.dropped) == (0, len(bad))
+    assert caplog.text.count("dropped browser value") == len(bad)
+    assert session.undo_form("f") and session.undo_form("f")
+    assert dict(session.get_form_state("f").data) == {}
+
+
+def test_a_whole_history_at_one_path_as_older_releases_sent_it_is_refused() -> None:
+    try:
+        parse_change({"p": ["snapshots", "f"], "v": {"undo": [], "redo": []}, "r": 1}, LIMITS)
+    except Rejected as error:
+        assert "3 parts" in str(error)
+    else:
+        raise AssertionError("a two-part snapshots path was accepted")

@@ -4,6 +4,7 @@
 // a record from devtools with a plain `store.get(id)` / `store.put(value, id)`.
 
 import { SCHEMA_VERSION, type DraftRecord, type MirrorRecord } from "./protocol";
+import { upgradeRecord } from "./migrate";
 import { isObject, isRevision, mergeRecords, parsePathKey } from "./revisions";
 
 export const DB_NAME = "st-session-guard";
@@ -105,7 +106,7 @@ export async function writeBatch(db: IDBDatabase, batch: Batch): Promise<void> {
   const sessions = tx.objectStore(SESSIONS);
   const read = sessions.get(ours.session_id);
   read.onsuccess = () => {
-    const stored: unknown = read.result;
+    const stored = upgradeRecord(read.result);
     const merged =
       sessionProblem(stored, ours.session_id) === undefined
         ? mergeRecords(stored as MirrorRecord, ours)
@@ -116,7 +117,6 @@ export async function writeBatch(db: IDBDatabase, batch: Batch): Promise<void> {
   return done;
 }
 
-/** Why a stored session value cannot be used, or undefined when it can. */
 /** The server's own bounds on what the browser sends (reconcile.Limits). */
 export const MAX_DEPTH = 32;
 export const MAX_BYTES = 2_000_000;
@@ -138,6 +138,7 @@ export function outOfBounds(value: unknown): string | undefined {
   return JSON.stringify(value).length > MAX_BYTES ? `larger than ${MAX_BYTES} bytes` : undefined;
 }
 
+/** Why a stored session value cannot be used, or undefined when it can. */
 export function sessionProblem(value: unknown, sessionId: string): string | undefined {
   if (!isObject(value)) return "not an object";
   if (value.schema !== SCHEMA_VERSION) {
@@ -175,7 +176,7 @@ export async function loadSession(
   sessionId: string,
   warn: (message: string) => void,
 ): Promise<MirrorRecord | undefined> {
-  const value = await getSession(db, sessionId);
+  const value = upgradeRecord(await getSession(db, sessionId));
   if (value === undefined) return undefined;
   const problem = sessionProblem(value, sessionId) ?? outOfBounds(value);
   if (problem === undefined) return value as MirrorRecord;

@@ -3,7 +3,7 @@
 // so change both or neither.
 
 export const PROTOCOL_VERSION = 1;
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 /** The only top-level keys the browser mirrors; anything else is server-owned. */
 export const PATH_ROOTS = ["page", "navigation", "forms", "form_meta", "snapshots"] as const;

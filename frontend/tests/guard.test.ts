@@ -2,7 +2,7 @@ import { IDBFactory } from "fake-indexeddb";
 import { describe, expect, it } from "vitest";
 import { cookieLine, Guard, parseArgs, type GuardDeps } from "../src/guard";
 import { getSession, loadDrafts, openMirror, request, SESSIONS, writeBatch } from "../src/mirror";
-import type { Change, GuardArgs, GuardMessage } from "../src/protocol";
+import { SCHEMA_VERSION, type Change, type GuardArgs, type GuardMessage } from "../src/protocol";
 import { applyChanges, emptyRecord } from "../src/revisions";
 
 const SID = "a".repeat(64);
@@ -82,7 +82,7 @@ describe("the guard", () => {
     await h.guard.flush();
     expect(h.sent).toEqual([]);
     const { record } = await stored(h.factory);
-    expect(record).toMatchObject({ schema: 1, revision: 100, forms: { contact: { name: "Ada" } } });
+    expect(record).toMatchObject({ schema: SCHEMA_VERSION, revision: 100, forms: { contact: { name: "Ada" } } });
   });
 
   it("sends nothing after a reload when the mirror matches the server", async () => {

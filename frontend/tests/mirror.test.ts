@@ -102,13 +102,39 @@ describe("the IndexedDB mirror", () => {
     expect(await loadDrafts(db, "s2", vi.fn())).toHaveLength(1);
   });
 
-  it("deletes a record of another schema version with one warning", async () => {
-    await put(SESSIONS, { ...record, schema: 2 }, "s1");
+  it("deletes a record of a schema version it does not know with one warning", async () => {
+    await put(SESSIONS, { ...record, schema: 99 }, "s1");
     const warn = vi.fn();
     expect(await loadSession(db, "s1", warn)).toBeUndefined();
     expect(warn).toHaveBeenCalledOnce();
-    expect(warn.mock.calls[0]?.[0]).toMatch(/^st-session-guard: .*schema 2/);
+    expect(warn.mock.calls[0]?.[0]).toMatch(/^st-session-guard: .*schema 99/);
     expect(await getSession(db, "s1")).toBeUndefined();
+  });
+
+  it("reads a layout 1 record without its one-path undo histories", async () => {
+    const layout1 = {
+      ...record,
+      schema: 1,
+      snapshots: { contact: { undo: [[["name", false, null, true, "Ada"]]], redo: [] } },
+      revs: { ...record.revs, '["snapshots","contact"]': 11 },
+    };
+    await put(SESSIONS, layout1, "s1");
+    const warn = vi.fn();
+    expect(await loadSession(db, "s1", warn)).toEqual(record);
+    expect(warn).not.toHaveBeenCalled();
+  });
+
+  it("merges a newer layout 1 record another tab stored, minus its old histories", async () => {
+    const other = applyChanges(emptyRecord("s1"), [
+      { p: ["forms", "contact", "email"], v: "a@b", r: 20 },
+    ]);
+    const layout1 = { ...other, schema: 1, snapshots: { c: {} } };
+    await put(SESSIONS, { ...layout1, revs: { ...other.revs, '["snapshots","c"]': 21 } }, "s1");
+    await writeBatch(db, { session: record });
+    const stored = (await getSession(db, "s1")) as typeof record;
+    expect(stored.schema).toBe(2);
+    expect(stored.forms).toEqual({ contact: { name: "Ada", email: "a@b" } });
+    expect(Object.keys(stored.revs)).not.toContain('["snapshots","c"]');
   });
 
   it.each([
