@@ -27,6 +27,7 @@ from types import MappingProxyType
 from typing import Any, Final, TypeVar, cast
 
 from . import jsontext
+from .change_texts import ChangeTexts
 from .migrations import upgrade
 
 SCHEMA_VERSION: Final = 2
@@ -344,8 +345,7 @@ class UserSession:
         self._cache: dict[str, frozenset[str]] = {}
         self._draft_widgets: dict[str, tuple[str, str]] = {}
         self._revs: dict[Path, int] = {}
-        self._texts: dict[Path, tuple[int, bytes]] = {}
-        """Path -> (revision, JSON of its change): a path is encoded again only once it changed."""
+        self._texts = ChangeTexts()
         self._on_change: Callable[[UserSession], object] | None = None
         self._bump(("page",), ("navigation",))
 
@@ -392,6 +392,9 @@ class UserSession:
         if value is _ABSENT:
             return {"p": list(path), "v": None, "r": revision, "d": True}
         return {"p": list(path), "v": value, "r": revision}
+
+    def _change_text(self, path: Path, revision: int) -> bytes:
+        return jsontext.dumps(self._change_json(path, revision, shared=True))
 
     def _encode(self, path: Path, *, shared: bool = False) -> object:
         """The JSON-ready value at ``path``; ``shared`` lets it hold the session's own
@@ -747,16 +750,9 @@ class UserSession:
         Each path's JSON is kept until its revision moves on, so writing a
         session again after one edit encodes that one path, not the session.
         """
-        texts = self._texts
-        parts = []
-        for path, revision in self._revs.items():
-            kept = texts.get(path)
-            if kept is None or kept[0] != revision:
-                change = self._change_json(path, revision, shared=True)
-                kept = texts[path] = (revision, jsontext.dumps(change))
-            parts.append(kept[1])
+        changes = self._texts.join(self._revs, self._change_text)
         head = self._state_head()
-        text = b"".join((jsontext.dumps(head)[:-1], b',"changes":[', b",".join(parts), b"]}"))
+        text = b"".join((jsontext.dumps(head)[:-1], b',"changes":[', changes, b"]}"))
         return StoredState(
             text=text.decode(),
             revision=self.revision,
