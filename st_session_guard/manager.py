@@ -30,7 +30,7 @@ from . import component
 from .config import Settings, resolve_settings
 from .database import get_db_manager
 from .reconcile import Limits, read_message, restore_from_browser
-from .session import JSON, SCHEMA_VERSION, Path, UserSession, new_session_id
+from .session import JSON, Path, UserSession, new_session_id
 from .session_persistence import get_persistence_engine
 from .signing import sign_session_id, verify_token
 
@@ -145,9 +145,7 @@ def _open_session(
             return live  # the database is down: this process's copy is the newest there is
         live_sessions.drop(session_id)  # expired or ended, here or on another server
         if signed and known is False:
-            # No path revisions at all: whatever the mirror holds is newer.
-            blank = {"schema": SCHEMA_VERSION, "session_id": session_id, "user_id": user_id}
-            return _adopt(UserSession.from_dict(blank))
+            return _adopt(UserSession.unrevisioned(session_id, user_id, default_page))
     return _adopt(UserSession(user_id, current_page=default_page))
 
 

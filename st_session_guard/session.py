@@ -765,6 +765,17 @@ class UserSession:
         )
 
     @classmethod
+    def unrevisioned(cls, session_id: str, user_id: str | None, current_page: str) -> UserSession:
+        """A fresh session whose paths carry no revisions, so any stored copy of them is newer.
+
+        For an id the browser's mirror may hold state under while the
+        database holds none: the mirror's paths then all win.
+        """
+        session = cls(user_id, session_id, current_page=current_page)
+        session._revs.clear()
+        return session
+
+    @classmethod
     def from_dict(cls, raw: Mapping[str, JSON]) -> UserSession:
         """Rebuild a stored session; ``UnsupportedSchema`` for a layout from another release."""
         raw = upgrade(raw)
