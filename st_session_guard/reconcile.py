@@ -31,7 +31,8 @@ class Limits:
     max_depth: int = 32
     max_items: int = 100_000
     """Containers and scalars in one message."""
-    max_changes: int = 10_000
+    max_changes: int = 25_000
+    """Paths in one message: a form with a full undo history alone has 52 (line, saved, 50 steps)."""
     max_drafts: int = 1_000
     max_name: int = 256
     """Length of a form id, field name or widget key."""
