@@ -96,19 +96,25 @@ def session_of_size(target_bytes: int, *, fields_per_form: int = 10, seed: int =
     """A ``UserSession`` whose stored state is about ``target_bytes`` of JSON.
 
     Built the way an app builds one (``update_form_data``), so it carries
-    undo history as real sessions do.
+    undo history as real sessions do; sized in the stored layout of this
+    release (a first guess, then one rebuild scaled to it).
     """
+    count = max(1, target_bytes // 300)  # a 100-character value, and its before/after in the undo step
+    session = _edited_session(count, fields_per_form, seed)
+    count = max(1, round(count * target_bytes / state_bytes(session)))
+    return _edited_session(count, fields_per_form, seed)
+
+
+def _edited_session(edits: int, fields_per_form: int, seed: int) -> Any:
     from st_session_guard.session import UserSession
 
     session = UserSession(user_id=f"user{seed}")
-    value_size = 100
-    per_field = value_size * 3  # the value, and its before/after in the undo history
-    count = max(1, target_bytes // per_field)
-    for i in range(count):
+    for i in range(edits):
         form = f"form{i // fields_per_form}"
-        session.update_form_data(form, f"field{i % fields_per_form}", filler_text(value_size, seed + i))
+        session.update_form_data(form, f"field{i % fields_per_form}", filler_text(100, seed + i))
     return session
 
 
 def state_bytes(session: Any) -> int:
-    return len(json.dumps(session.to_dict(), separators=(",", ":")))
+    """Bytes of the state column a write of ``session`` stores."""
+    return len(session.to_stored().text.encode())
