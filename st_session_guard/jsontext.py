@@ -3,10 +3,11 @@
 orjson, not the standard library: encoding sessions is most of what a
 database write costs in Python, and orjson does it about ten times faster
 (5 us rather than 60 us for 5 KB here). What it writes differs from
-``json.dumps`` in two ways that matter to stored state, both chosen here:
-a float that is not finite (NaN, infinity) is written as ``null``, as the
-browser's ``JSON.stringify`` writes it, rather than failing the write; and
-a key that is not a string is written as its string, as ``json.dumps`` does.
+``json.dumps`` where stored state is concerned in that a float that is not
+finite (NaN, infinity) is written as ``null``, as the browser's
+``JSON.stringify`` writes it, rather than failing the write, and text is
+UTF-8 rather than escaped. Keys that are not strings become strings, as
+with ``json.dumps``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+
 
 def _fallback(value: object) -> object:
     """Store what JSON has no type for in a readable form rather than not at all.

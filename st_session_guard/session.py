@@ -27,7 +27,6 @@ from types import MappingProxyType
 from typing import Any, Final, TypeVar, cast
 
 from . import jsontext
-from .change_texts import ChangeTexts
 from .migrations import upgrade
 
 SCHEMA_VERSION: Final = 2
@@ -82,8 +81,10 @@ class NavigationEntry:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, JSON]) -> NavigationEntry:
+        if not isinstance(raw, Mapping):
+            raise ValueError("a navigation entry is an object")
         params = raw.get("params") or {}
-        if not isinstance(raw["page"], str) or not isinstance(params, dict):
+        if not isinstance(raw.get("page"), str) or not isinstance(params, dict):
             raise ValueError("navigation entry needs a page name and a params object")
         return cls(raw["page"], params, _parse_time(raw.get("timestamp")) or utcnow())
 
@@ -107,7 +108,9 @@ class FormSnapshot:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, JSON]) -> FormSnapshot:
-        data = raw["data"]
+        if not isinstance(raw, Mapping):
+            raise ValueError("a snapshot is an object")
+        data = raw.get("data")
         if not isinstance(data, dict):
             raise ValueError("snapshot data must be an object")
         return cls(
@@ -294,9 +297,9 @@ class Change:
 class StoredState:
     """What a database write needs of a session, all taken at one moment.
 
-    ``text`` is ``to_dict()`` as JSON (its keys in another order). The other
-    fields are the server-owned columns, taken from the session directly so
-    the writer does not parse them back out of the text.
+    ``text`` is ``to_dict()`` as JSON. The other fields are the server-owned
+    columns, taken from the session directly so the writer does not parse
+    them back out of the text.
     """
 
     text: str
@@ -345,7 +348,6 @@ class UserSession:
         self._cache: dict[str, frozenset[str]] = {}
         self._draft_widgets: dict[str, tuple[str, str]] = {}
         self._revs: dict[Path, int] = {}
-        self._texts = ChangeTexts()
         self._on_change: Callable[[UserSession], object] | None = None
         self._bump(("page",), ("navigation",))
 
@@ -392,9 +394,6 @@ class UserSession:
         if value is _ABSENT:
             return {"p": list(path), "v": None, "r": revision, "d": True}
         return {"p": list(path), "v": value, "r": revision}
-
-    def _change_text(self, path: Path, revision: int) -> bytes:
-        return jsontext.dumps(self._change_json(path, revision, shared=True))
 
     def _encode(self, path: Path, *, shared: bool = False) -> object:
         """The JSON-ready value at ``path``; ``shared`` lets it hold the session's own
@@ -718,13 +717,10 @@ class UserSession:
     @_locked
     def to_dict(self) -> dict[str, JSON]:
         """Everything, JSON-ready: the database row's state column."""
-        return {
-            **self._state_head(),
-            "changes": [self._change_json(p, r) for p, r in self._revs.items()],
-        }
+        return self._state(shared=False)
 
-    def _state_head(self) -> dict[str, JSON]:
-        """Every stored field but the path changes."""
+    def _state(self, *, shared: bool) -> dict[str, JSON]:
+        """Everything stored; ``shared`` as for ``_encode``."""
         return {
             "schema": SCHEMA_VERSION,
             "session_id": self.session_id,
@@ -741,25 +737,24 @@ class UserSession:
             "roles": sorted(self.roles),
             "permissions": sorted(self.permissions),
             "metrics": self.metrics.to_json(),
+            "changes": [self._change_json(p, r, shared=shared) for p, r in self._revs.items()],
         }
 
     @_locked
     def to_stored(self) -> StoredState:
         """``to_dict()`` as JSON text, with the columns stored beside it.
 
-        Each path's JSON is kept until its revision moves on, so writing a
-        session again after one edit encodes that one path, not the session.
+        Encoded under the session's lock straight from its own objects, with
+        no defensive copies: nothing outside sees the tree before it is text.
         """
-        changes = self._texts.join(self._revs, self._change_text)
-        head = self._state_head()
-        text = b"".join((jsontext.dumps(head)[:-1], b',"changes":[', changes, b"]}"))
+        state = self._state(shared=True)
         return StoredState(
-            text=text.decode(),
+            text=jsontext.dumps(state).decode(),
             revision=self.revision,
             user_id=self.user_id,
             created_at=self.created_at,
-            roles=tuple(head["roles"]),
-            permissions=tuple(head["permissions"]),
+            roles=tuple(state["roles"]),
+            permissions=tuple(state["permissions"]),
             metrics=SessionMetrics(self.metrics.page_views, self.metrics.interaction_count,
                                    self.metrics.started_at, self.metrics.last_activity),
         )

@@ -185,6 +185,8 @@ def test_a_tampered_undo_line_or_step_is_dropped_and_undo_still_works(caplog: An
         {"p": ["snapshots", "f", "50"], "v": {"n": 50, "step": []}, "r": late},
         {"p": ["snapshots", "f", "1"], "v": {"n": 1, "step": [["x", 1]]}, "r": late},
         {"p": ["snapshots", "f", "saved"], "v": [{"data": "not an object"}], "r": late},
+        {"p": ["snapshots", "f", "saved"], "v": [None], "r": late},
+        {"p": ["navigation"], "v": [None], "r": late},
     ]
     message = {"v": 1, "seq": 1, "type": "restore", "session_id": session.session_id,
                "revision": late, "changes": bad, "drafts": []}

