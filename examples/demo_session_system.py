@@ -31,9 +31,10 @@ with st.sidebar:
         if st.button(title, key=f"nav-{page}", disabled=page == session.current_page, width="stretch"):
             manager.navigate_to(page, {"from": session.current_page})
             st.rerun()
-    if st.button("⬅ Back", key="nav-back", width="stretch", disabled=len(session.navigation_history) < 2):
-        if manager.go_back():
-            st.rerun()
+    back = st.button("⬅ Back", key="nav-back", width="stretch",
+                     disabled=len(session.navigation_history) < 2)
+    if back and manager.go_back():
+        st.rerun()
     st.caption("History: " + " → ".join(e.page for e in session.navigation_history[-6:]))
 
 
@@ -55,7 +56,7 @@ def contact_form() -> None:
         name = sg.text_input("Name", key="name", form_id=form_id)
         email = sg.text_input("Email", key="email", form_id=form_id)
         age = sg.number_input("Age", min_value=0, max_value=130, value=30, key="age", form_id=form_id)
-        bio = sg.text_area("Bio", key="bio", form_id=form_id)
+        sg.text_area("Bio", key="bio", form_id=form_id)
         sg.text_input("Password (never stored)", type="password", key="password", form_id=form_id)
     with right:
         sg.selectbox("Plan", ["free", "pro", "team"], key="plan", form_id=form_id)

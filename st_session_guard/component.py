@@ -87,7 +87,7 @@ _component_func: Any = None
 
 def render_guard(args: GuardArgs) -> object:
     """Draw the (invisible) guard and return the last message it sent, if any."""
-    global _component_func  # noqa: PLW0603 - declared once, on first use
+    global _component_func
     if _component_func is None:
         _component_func = _declare()
     # One argument, not one per field: Streamlit inspects every argument of a

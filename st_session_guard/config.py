@@ -48,7 +48,7 @@ def _secrets_section() -> Mapping[str, Any]:
 
         section = st.secrets.get("session_guard", {})
         return section if isinstance(section, Mapping) else {}
-    except Exception:  # no secrets.toml, or not inside a Streamlit app
+    except Exception:  # noqa: BLE001 - no secrets.toml, or not inside a Streamlit app
         return {}
 
 

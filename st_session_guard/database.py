@@ -303,7 +303,7 @@ def _enable_wal(cursor: Any, wait: float) -> None:
 
 def get_db_manager() -> DatabaseManager:
     """The process-wide manager, for the URL the settings name (built on first call)."""
-    global _manager  # noqa: PLW0603 - one engine per process
+    global _manager
     with _manager_lock:
         if _manager is None:
             _manager = DatabaseManager(resolve_settings().database_url)
@@ -312,7 +312,7 @@ def get_db_manager() -> DatabaseManager:
 
 def configure_database(url: str, **options: Any) -> DatabaseManager:
     """Replace the process-wide manager with one for ``url``; the old one is disposed."""
-    global _manager  # noqa: PLW0603 - one engine per process
+    global _manager
     with _manager_lock:
         old, _manager = _manager, DatabaseManager(url, **options)
         if old is not None:

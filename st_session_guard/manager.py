@@ -98,7 +98,7 @@ _settings: Settings | None = None
 
 
 def settings() -> Settings:
-    global _settings  # noqa: PLW0603 - one resolution per process
+    global _settings
     if _settings is None:
         _settings = resolve_settings()
     return _settings
@@ -111,7 +111,7 @@ def _secret() -> str:
 def _cookie_session_id() -> str | None:
     try:
         token = st.context.cookies.get(settings().cookie_name)
-    except Exception:  # no browser request behind this run (AppTest, bare mode)
+    except Exception:  # noqa: BLE001 - no browser request behind this run (AppTest, bare mode)
         return None
     session_id = verify_token(token, _secret(), settings().session_timeout)
     if token and session_id is None:
@@ -228,7 +228,7 @@ def _freeze_long_lived_objects() -> None:
     the first ``bootstrap_session()`` of the process (modules, the database
     engine, compiled statements) lives as long as the process anyway.
     """
-    global _frozen  # noqa: PLW0603 - once per process
+    global _frozen
     _frozen = True
     gc.freeze()
 

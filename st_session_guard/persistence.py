@@ -58,7 +58,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 
 from .config import resolve_settings
-from .database import DatabaseManager, get_db_manager
+from .database import DatabaseManager
 from .models import SessionMetricsRow, SessionPermissionRow, SessionRoleRow, SessionRow, core_table
 from .session import SCHEMA_VERSION, UnsupportedSchema, UserSession
 
@@ -392,11 +392,10 @@ class SessionPersistenceEngine:
         """
         try:
             stored = session.to_stored()  # takes the session's lock; we hold none of ours
-        except Exception:  # noqa: BLE001 - whatever it is, it must not stop the flusher
-            logger.error(
+        except Exception:
+            logger.exception(
                 "st-session-guard: session %s… cannot be stored as JSON; skipped until it changes",
                 session.session_id[:8],
-                exc_info=True,
             )
             return None
         last_activity = stored.metrics.last_activity

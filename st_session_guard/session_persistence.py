@@ -28,7 +28,7 @@ _lock = threading.Lock()
 
 def get_persistence_engine() -> SessionPersistenceEngine:
     """The engine this process writes sessions with, on the database ``get_db_manager()`` names."""
-    global _engine  # noqa: PLW0603 - one engine per process
+    global _engine
     db = get_db_manager()
     with _lock:
         if _engine is None or _engine.db is not db:
@@ -44,7 +44,7 @@ def configure_persistence(**options: Any) -> SessionPersistenceEngine:
     Takes ``SessionPersistenceEngine``'s arguments. Without ``db`` or
     ``database_url`` it uses the process-wide ``DatabaseManager``.
     """
-    global _engine  # noqa: PLW0603 - one engine per process
+    global _engine
     if options.get("db") is None and options.get("database_url") is None:
         options["db"] = get_db_manager()
     engine = SessionPersistenceEngine(**options)

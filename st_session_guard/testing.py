@@ -96,9 +96,10 @@ class StreamlitServer:
     def _healthy(self) -> bool:
         if self.process is not None and self.process.poll() is not None:
             raise RuntimeError(f"streamlit exited early:\n{self.log()}")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=1) as response:
-                return bool(response.status == 200)
+        with contextlib.suppress(OSError), urllib.request.urlopen(
+            f"{self.url}/_stcore/health", timeout=1
+        ) as response:
+            return bool(response.status == 200)
         return False
 
     def stop(self, kill: bool = False) -> None:

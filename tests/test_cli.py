@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 import click._termui_impl
 import pytest
 from click.testing import CliRunner, Result
-from support import Outage
 from sqlalchemy import func, select
+from support import Outage
 
 from st_session_guard.cli import main
 from st_session_guard.persistence import SessionPersistenceEngine, sessions

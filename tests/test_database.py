@@ -11,13 +11,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support import Outage
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import DBAPIError
-from support import free_port
+from support import Outage, free_port
 
 from st_session_guard import database, session_persistence
-from st_session_guard.database import DatabaseManager, configure_database, get_db_manager, meta_table
+from st_session_guard.database import (
+    DatabaseManager,
+    configure_database,
+    get_db_manager,
+    meta_table,
+)
 from st_session_guard.models import DB_SCHEMA_VERSION
 from st_session_guard.session import UserSession
 
