@@ -10,6 +10,13 @@ the floor the database itself sets: the same upsert statement, with rows
 serialised beforehand, sent straight through the DB-API driver in batches
 of the same size. Rounds alternate engine and baseline.
 
+A third case writes beside a thread that runs Python all the while, as an
+app's script runs do. A driver gives up the GIL for each statement or row it
+steps through and waits up to the switch interval (5 ms) to win it back, so
+a write of one statement per row crawls there; the engine sends a statement
+per table and batch. Its baseline is the raw driver's executemany beside the
+same kind of thread (on fewer rows: it is that slow).
+
     python bench/upsert_throughput.py                 # SQLite and PostgreSQL
     python bench/upsert_throughput.py --no-postgres
 """
@@ -20,8 +27,10 @@ import argparse
 import json
 import secrets
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -121,6 +130,24 @@ def raw_postgres_rate(dsn: str, rows: list[tuple[Any, ...]]) -> float:
         return len(rows) / (time.perf_counter() - start)
 
 
+@contextmanager
+def busy_thread() -> Iterator[None]:
+    """Another thread running pure Python until the block ends."""
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            sum(i * i for i in range(1000))
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def create_schema(url: str) -> None:
     engine = SessionPersistenceEngine(debounce_delay=3600, session_timeout=3600, database_url=url)
     engine.db.ensure_schema()
@@ -151,6 +178,32 @@ def compare(label: str, rounds: int, count: int, templates: list[dict[str, Any]]
     return median(first), median(again), median(theirs)
 
 
+def compare_busy(rounds: int, count: int, templates: list[dict[str, Any]], tmp: Path,
+                 raw_count: int = 200) -> tuple[float, float, float]:
+    """Median rates (engine idle, engine beside a busy thread, driver beside one), interleaved."""
+    idle: list[float] = []
+    busy: list[float] = []
+    theirs: list[float] = []
+    for round_ in range(rounds):
+        for case, rates in (("idle", idle), ("busy", busy)):
+            path = tmp / f"busy-{case}{round_}.db"
+            create_schema(f"sqlite:///{path}")
+            sessions = make_sessions(count, templates)
+            if case == "idle":
+                rates.append(engine_rate(f"sqlite:///{path}", sessions))
+            else:
+                with busy_thread():
+                    rates.append(engine_rate(f"sqlite:///{path}", sessions))
+        path = tmp / f"busy-raw{round_}.db"
+        create_schema(f"sqlite:///{path}")
+        rows = raw_rows(make_sessions(raw_count, templates))
+        with busy_thread():
+            theirs.append(raw_sqlite_rate(path, rows))
+        print(f"   beside a busy thread, round {round_}: engine {busy[-1]:,.0f}/s (idle {idle[-1]:,.0f}/s);"
+              f" raw driver executemany {theirs[-1]:,.0f}/s")
+    return median(idle), median(busy), median(theirs)
+
+
 def report(database: str, driver: str, rates: tuple[float, float, float], target: bool) -> None:
     first, again, theirs = rates
     for case, rate in (("first write of each session", first), ("rewrite after one edit", again)):
@@ -176,7 +229,12 @@ def main() -> None:
             return f"sqlite:///{path}", lambda rows: raw_sqlite_rate(path, rows)
 
         rates = compare("sqlite", args.rounds, args.sessions, templates, fresh_sqlite)
+        idle, busy, theirs = compare_busy(args.rounds, args.sessions, templates, Path(tmp))
     report("SQLite", "raw sqlite3 executemany", rates, target=True)
+    verdict("batched upserts of 5 KB sessions, SQLite, beside a thread running Python",
+            f"{busy:,.0f} sessions/s ({busy / idle:.2f}x the engine idle)",
+            f"raw sqlite3 executemany beside such a thread {theirs:,.0f}/s",
+            f"{busy / theirs:,.0f}x the driver", "report", None)
 
     if args.no_postgres:
         return

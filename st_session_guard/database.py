@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from sqlalchemy import Connection, Engine, Table, create_engine, event, func, select, update
+from sqlalchemy.dialects.postgresql import Insert as PostgreSQLInsert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import Insert as SQLiteInsert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -48,6 +50,9 @@ _IMMEDIATE: Final = "stsg_immediate"
 """Connection option: on SQLite, begin the transaction with ``BEGIN IMMEDIATE``."""
 
 meta_table: Final[Table] = core_table(MetaRow)
+
+DialectInsert = SQLiteInsert | PostgreSQLInsert
+"""An ``INSERT`` that can say ``ON CONFLICT``; each database has its own construct."""
 
 
 class DatabaseManager:
@@ -168,8 +173,7 @@ class DatabaseManager:
         return None if value is None else int(value)
 
     def _insert_absent(self, connection: Connection, key: str, value: str) -> None:
-        insert = sqlite_insert if self.dialect == "sqlite" else postgresql_insert
-        statement = insert(meta_table).values(key=key, value=value)
+        statement = self.insert(meta_table).values(key=key, value=value)
         connection.execute(statement.on_conflict_do_nothing(index_elements=["key"]))
 
     @staticmethod
@@ -211,6 +215,10 @@ class DatabaseManager:
         self.ensure_schema()
         with self.engine.connect() as connection:
             yield connection
+
+    def insert(self, table: Table) -> DialectInsert:
+        """``INSERT INTO table`` in this database's own construct, which has ``ON CONFLICT``."""
+        return (sqlite_insert if self.dialect == "sqlite" else postgresql_insert)(table)
 
     # -- health ----------------------------------------------------------
 

@@ -60,9 +60,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         def process(value: datetime | None) -> str | None:
             if value is None:
                 return None
-            if value.tzinfo is not None:
-                value = value.astimezone(timezone.utc).replace(tzinfo=None)
-            return value.isoformat(" ", "microseconds")
+            if value.tzinfo is not None and value.tzinfo is not timezone.utc:
+                value = value.astimezone(timezone.utc)
+            return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
 
         return process
 

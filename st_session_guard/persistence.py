@@ -31,11 +31,11 @@ import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import cached_property
 from typing import Any, Final
 
 from sqlalchemy import (
     JSON,
-    BindParameter,
     ColumnElement,
     Connection,
     Delete,
@@ -53,12 +53,12 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError
 
+from . import jsontext
 from .config import resolve_settings
-from .database import DatabaseManager
+from .database import DatabaseManager, DialectInsert
+from .driver_batch import RowsInsert
 from .models import SessionMetricsRow, SessionPermissionRow, SessionRoleRow, SessionRow, core_table
 from .session import SCHEMA_VERSION, UnsupportedSchema, UserSession
 
@@ -187,8 +187,6 @@ class SessionPersistenceEngine:
         self._outage = False
         self._retry_delay = retry_initial
         self._retry_at = 0.0
-        self._upsert_statement: Insert | None = None
-        self._metrics_statement: Insert | None = None
         self._deletes: dict[str, Delete] = {}
         self._at_exit = _exit_hook(weakref.ref(self))
         atexit.register(self._at_exit)
@@ -441,56 +439,89 @@ class SessionPersistenceEngine:
     def _store(self, connection: Connection, records: list[_Record]) -> None:
         """One batched, revision-guarded upsert; server-owned rows follow only where it won."""
         records = sorted(records, key=lambda r: r.session_id)  # one lock order across servers
-        result = connection.execute(self._upsert(), [r.row for r in records])
-        won = {row[0] for row in result}
-        winners = [r for r in records if r.session_id in won]
+        winners = self._upsert_sessions(connection, records)
         if not winners:
             return
         ids = self._ids_param([r.session_id for r in winners])
         connection.execute(self._delete_of(roles), ids)
         connection.execute(self._delete_of(permissions), ids)
-        role_rows = [{"session_id": r.session_id, "role": x} for r in winners for x in r.roles]
-        if role_rows:
-            connection.execute(roles.insert(), role_rows)
-        permission_rows = [
-            {"session_id": r.session_id, "permission": x} for r in winners for x in r.permissions
-        ]
-        if permission_rows:
-            connection.execute(permissions.insert(), permission_rows)
-        connection.execute(self._metrics_upsert(), [r.metrics for r in winners])
+        self._role_insert.execute(
+            connection, [{"session_id": r.session_id, "role": x} for r in winners for x in r.roles]
+        )
+        self._permission_insert.execute(
+            connection,
+            [{"session_id": r.session_id, "permission": x} for r in winners for x in r.permissions],
+        )
+        self._metrics_upsert.execute(connection, [r.metrics for r in winners])
 
-    def _insert(self, table: Table) -> Any:
-        return (sqlite_insert if self.db.dialect == "sqlite" else postgresql_insert)(table)
+    def _upsert_sessions(self, connection: Connection, records: list[_Record]) -> list[_Record]:
+        """Write the records newer than their stored rows; those records.
 
-    def _upsert(self) -> Insert:
-        if self._upsert_statement is None:
-            state: ColumnElement[Any] | BindParameter[str] = bindparam("state", type_=Text)
-            if self.db.dialect == "postgresql":
-                state = cast(state, JSON)  # the text is JSON already; don't encode it twice
-            columns = ("user_id", "revision", "schema_version", "created_at",
-                       "last_activity", "expires_at")
-            statement = self._insert(sessions).values(
-                session_id=bindparam("session_id"),
-                state=state,
-                **{name: bindparam(name, type_=sessions.c[name].type) for name in columns},
-            )
-            replaced = ("user_id", "state", "revision", "schema_version", "last_activity",
-                        "expires_at")
-            self._upsert_statement = statement.on_conflict_do_update(
-                index_elements=[sessions.c.session_id],
-                set_={name: statement.excluded[name] for name in replaced},
-                where=sessions.c.revision < statement.excluded.revision,
-            ).returning(sessions.c.session_id)
-        return self._upsert_statement
+        A SQLite write transaction holds the database's only write lock from
+        its first statement (``BEGIN IMMEDIATE``), so the stored revisions read
+        first stay true until the upsert, and the upsert need not say which
+        rows it replaced. They are read as one JSON object, not a row each: the
+        driver gives up the GIL for every row it steps to (see ``driver_batch``).
+        On PostgreSQL another server may write the same ids meanwhile, so there
+        the upsert itself says what it replaced.
+        """
+        if self.db.dialect == "sqlite":
+            ids = self._ids_param([r.session_id for r in records])
+            stored = jsontext.loads(connection.execute(self._stored_revisions, ids).scalar_one())
+            winners = [r for r in records if stored.get(r.session_id, -1) < r.row["revision"]]
+            self._session_rows.execute(connection, [r.row for r in winners])
+            return winners
+        result = connection.execute(self._session_upsert_returning, [r.row for r in records])
+        won = {row[0] for row in result}
+        return [r for r in records if r.session_id in won]
 
-    def _metrics_upsert(self) -> Insert:
-        if self._metrics_statement is None:
-            statement = self._insert(metrics)
-            self._metrics_statement = statement.on_conflict_do_update(
+    def _rows_insert(
+        self, table: Table, finish: Callable[[DialectInsert], Insert] | None = None,
+        given: tuple[str, ...] = (),
+    ) -> RowsInsert[DialectInsert]:
+        return RowsInsert(self.db.insert(table), self.db.engine.dialect,
+                          finish=finish or (lambda statement: statement), given=given)
+
+    @cached_property
+    def _session_rows(self) -> RowsInsert[DialectInsert]:
+        """The session rows' upsert on SQLite, where the stored revisions are read beforehand."""
+        return self._rows_insert(sessions, _replace_if_newer, given=("state",))
+
+    @cached_property
+    def _session_upsert_returning(self) -> Insert:
+        """The session rows' upsert on PostgreSQL: it returns the ids of the rows it wrote."""
+        # The state is JSON text already: cast, not encoded again.
+        state = cast(bindparam("state", type_=Text), JSON)
+        statement = self.db.insert(sessions).values(
+            {c.name: state if c.name == "state" else bindparam(c.name, type_=c.type)
+             for c in sessions.c}
+        )
+        return _replace_if_newer(statement).returning(sessions.c.session_id)
+
+    @cached_property
+    def _stored_revisions(self) -> Select[str]:
+        """SQLite: ``{session id: revision}`` of the listed ids that are stored, as JSON text."""
+        return select(func.json_group_object(sessions.c.session_id, sessions.c.revision)).where(
+            self._listed_ids(sessions.c.session_id)
+        )
+
+    @cached_property
+    def _metrics_upsert(self) -> RowsInsert[DialectInsert]:
+        def replace(statement: DialectInsert) -> Insert:
+            return statement.on_conflict_do_update(
                 index_elements=[metrics.c.session_id],
                 set_={c.name: statement.excluded[c.name] for c in metrics.c if not c.primary_key},
             )
-        return self._metrics_statement
+
+        return self._rows_insert(metrics, replace)
+
+    @cached_property
+    def _role_insert(self) -> RowsInsert[DialectInsert]:
+        return self._rows_insert(roles)
+
+    @cached_property
+    def _permission_insert(self) -> RowsInsert[DialectInsert]:
+        return self._rows_insert(permissions)
 
     # -- outages ---------------------------------------------------------
 
@@ -721,25 +752,27 @@ class SessionPersistenceEngine:
                 connection.execute(self._delete_of(table), param)
 
     def _delete_of(self, table: Table) -> Delete:
-        """``DELETE FROM table WHERE session_id IN <the list bound as "ids">``, built once.
+        """``DELETE FROM table WHERE session_id IN <the list bound as "ids">``, built once."""
+        statement = self._deletes.get(table.name)
+        if statement is None:
+            statement = self._deletes[table.name] = delete(table).where(
+                self._listed_ids(table.c.session_id)
+            )
+        return statement
+
+    def _listed_ids(self, column: ColumnElement[str]) -> ColumnElement[bool]:
+        """``column IN <the list bound as "ids">`` (see ``_ids_param``).
 
         The list travels as one parameter (a JSON array for SQLite, an array
         for PostgreSQL) rather than thousands, which spares rendering and
         binding a placeholder per id in every batch.
         """
-        statement = self._deletes.get(table.name)
-        if statement is None:
-            column = table.c.session_id
-            condition: ColumnElement[bool]
-            if self.db.dialect == "sqlite":
-                listed: Select[tuple[Any]] = select(literal_column("value")).select_from(
-                    func.json_each(bindparam("ids", type_=Text))
-                )
-                condition = column.in_(listed)
-            else:
-                condition = column == any_(bindparam("ids", type_=ARRAY(Text)))
-            statement = self._deletes[table.name] = delete(table).where(condition)
-        return statement
+        if self.db.dialect == "sqlite":
+            listed: Select[tuple[Any]] = select(literal_column("value")).select_from(
+                func.json_each(bindparam("ids", type_=Text))
+            )
+            return column.in_(listed)
+        return column == any_(bindparam("ids", type_=ARRAY(Text)))
 
     def _ids_param(self, ids: Sequence[str]) -> dict[str, object]:
         return {"ids": json.dumps(list(ids)) if self.db.dialect == "sqlite" else list(ids)}
@@ -772,6 +805,17 @@ def _exit_hook(engine_ref: weakref.ref[SessionPersistenceEngine]) -> Callable[[]
             logger.warning("st-session-guard: %d sessions not written at exit", engine.pending_count)
 
     return flush_at_exit
+
+
+def _replace_if_newer(statement: DialectInsert) -> Insert:
+    """``ON CONFLICT``: a stored session row is replaced only by a newer revision of it."""
+    replaced = ("user_id", "state", "revision", "schema_version", "last_activity", "expires_at")
+    upsert: Insert = statement.on_conflict_do_update(
+        index_elements=[sessions.c.session_id],
+        set_={name: statement.excluded[name] for name in replaced},
+        where=sessions.c.revision < statement.excluded.revision,
+    )
+    return upsert
 
 
 def _rebuild(session_id: str, state: object) -> UserSession | None:

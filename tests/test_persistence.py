@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from conftest import Outage
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import event, func, insert, select, text, update
 from support import wait_until
 
 from st_session_guard.database import DatabaseManager
@@ -395,6 +395,60 @@ def test_an_older_revision_is_ignored_and_leaves_server_owned_rows_alone(
     assert make_engine(db=engine.db).persist_session(older, immediate=True)
     assert stored(engine.db, newer.session_id).revision == newer.revision
     assert child_rows(engine.db, newer.session_id)[0] == {"newer"}
+
+
+def test_in_one_batch_only_the_newer_sessions_replace_theirs_and_bring_their_roles(
+    make_engine: MakeEngine,
+) -> None:
+    engine = make_engine()
+    stored_first = [UserSession(session_id=f"{index:064d}") for index in range(6)]
+    for session in stored_first:
+        session.add_role("first")
+        engine.persist_session(session)
+    assert engine.flush_all() == 6
+
+    later = make_engine(db=engine.db)
+    for index, session in enumerate(stored_first):
+        copy = UserSession.from_dict(session.to_dict())
+        copy.remove_role("first")
+        copy.add_role("second")
+        copy.revision = session.revision + (1 if index % 2 else -1)
+        later.persist_session(copy)
+    assert later.flush_all() == 6
+
+    for index, session in enumerate(stored_first):
+        newer = index % 2 == 1
+        assert stored(engine.db, session.session_id).revision == session.revision + (1 if newer else 0)
+        assert child_rows(engine.db, session.session_id)[0] == ({"second"} if newer else {"first"})
+
+
+def test_a_batch_costs_the_driver_a_few_statements_however_many_sessions_it_holds(
+    make_engine: MakeEngine,
+) -> None:
+    """Each statement the driver steps through gives up the GIL and must win it back, which
+    takes up to 5 ms while the app's threads run Python; a statement (or a returned row)
+    per session made a batch of 1,000 take seconds beside a busy thread."""
+    engine = make_engine(debounce_delay=3600)
+    calls: list[tuple[str, bool]] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any,
+              executemany: bool) -> None:
+        calls.append((statement, executemany))
+
+    engine.db.ensure_schema()
+    event.listen(engine.db.engine, "before_cursor_execute", count)
+    for _ in range(1000):
+        session = UserSession()
+        session.add_role("user")
+        session.add_permission("read")
+        engine.persist_session(session)
+    assert engine.flush_all() == 1000
+
+    assert len(calls) <= 12, [statement[:60] for statement, _ in calls]
+    if engine.db.dialect == "sqlite":  # PostgreSQL sends all of a statement's rows in one reply
+        assert not any(executemany for _, executemany in calls)
+        assert not any("RETURNING" in statement for statement, _ in calls)
+    assert count_rows(engine.db, roles) == count_rows(engine.db, permissions) == 1000
 
 
 WRITER = textwrap.dedent(
