@@ -712,24 +712,14 @@ class SessionPersistenceEngine:
     ) -> int:
         """Delete matching sessions and their rows ``cleanup_batch`` at a time, never loading them all.
 
-        The condition is tested again by the delete itself, so a session that
-        another server refreshed meanwhile survives.
+        The condition is tested in the transaction that deletes, so a session
+        that another server refreshed meanwhile survives.
         """
         total = 0
         while True:
-            batch = (
-                select(sessions.c.session_id)
-                .where(condition())
-                .limit(self.cleanup_batch)
-                .scalar_subquery()
-            )
             try:
                 with self._write_lock, self.db.write() as connection:
-                    ids = connection.execute(
-                        delete(sessions)
-                        .where(sessions.c.session_id.in_(batch), condition())
-                        .returning(sessions.c.session_id)
-                    ).scalars().all()
+                    ids = self._delete_batch(connection, condition())
                     self._delete_children(connection, ids)
             except DBAPIError as error:
                 logger.warning("st-session-guard: session cleanup stopped: %s", _describe(error))
@@ -739,6 +729,28 @@ class SessionPersistenceEngine:
                 on_batch(len(ids))
             if len(ids) < self.cleanup_batch:
                 return total
+
+    def _delete_batch(self, connection: Connection, condition: ColumnElement[bool]) -> Sequence[str]:
+        """Delete at most ``cleanup_batch`` sessions matching ``condition``; their ids.
+
+        On SQLite the ids are read first, as one JSON array (a row each would
+        cost a wait for the GIL each, see ``_upsert_sessions``), and stay
+        matching until the delete: ``BEGIN IMMEDIATE`` holds the only write lock.
+        """
+        batch = select(sessions.c.session_id).where(condition).limit(self.cleanup_batch)
+        if self.db.dialect == "sqlite":
+            listed = batch.subquery()
+            ids: list[str] = jsontext.loads(
+                connection.execute(select(func.json_group_array(listed.c.session_id))).scalar_one()
+            )
+            if ids:
+                connection.execute(self._delete_of(sessions), self._ids_param(ids))
+            return ids
+        return connection.execute(
+            delete(sessions)
+            .where(sessions.c.session_id.in_(batch.scalar_subquery()), condition)
+            .returning(sessions.c.session_id)
+        ).scalars().all()
 
     def _delete_ids(self, connection: Connection, ids: Sequence[str]) -> int:
         self._delete_children(connection, ids)

@@ -3,6 +3,7 @@ recovery, outages and cleanup."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -11,7 +12,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -422,32 +423,45 @@ def test_in_one_batch_only_the_newer_sessions_replace_theirs_and_bring_their_rol
         assert child_rows(engine.db, session.session_id)[0] == ({"second"} if newer else {"first"})
 
 
-def test_a_batch_costs_the_driver_a_few_statements_however_many_sessions_it_holds(
-    make_engine: MakeEngine,
-) -> None:
-    """Each statement the driver steps through gives up the GIL and must win it back, which
-    takes up to 5 ms while the app's threads run Python; a statement (or a returned row)
-    per session made a batch of 1,000 take seconds beside a busy thread."""
-    engine = make_engine(debounce_delay=3600)
+@contextlib.contextmanager
+def driver_steps(engine: SessionPersistenceEngine, most: int) -> Iterator[None]:
+    """Assert that the block sends the driver at most ``most`` statements, none stepped per row.
+
+    Each statement or row the driver steps through gives up the GIL and must
+    win it back, which takes up to 5 ms while the app's threads run Python: a
+    statement, or a returned row, per session made 1,000 of them take seconds
+    beside a busy thread (bench/upsert_throughput.py).
+    """
+    engine.db.ensure_schema()
     calls: list[tuple[str, bool]] = []
 
     def count(_conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any,
               executemany: bool) -> None:
         calls.append((statement, executemany))
 
-    engine.db.ensure_schema()
     event.listen(engine.db.engine, "before_cursor_execute", count)
-    for _ in range(1000):
-        session = UserSession()
-        session.add_role("user")
-        session.add_permission("read")
-        engine.persist_session(session)
-    assert engine.flush_all() == 1000
-
-    assert len(calls) <= 12, [statement[:60] for statement, _ in calls]
+    try:
+        yield
+    finally:
+        event.remove(engine.db.engine, "before_cursor_execute", count)
+    assert len(calls) <= most, [statement[:60] for statement, _ in calls]
     if engine.db.dialect == "sqlite":  # PostgreSQL sends all of a statement's rows in one reply
         assert not any(executemany for _, executemany in calls)
         assert not any("RETURNING" in statement for statement, _ in calls)
+
+
+def test_a_batch_costs_the_driver_a_few_statements_however_many_sessions_it_holds(
+    make_engine: MakeEngine,
+) -> None:
+    engine = make_engine(debounce_delay=3600)
+    with driver_steps(engine, most=12):
+        for _ in range(1000):
+            session = UserSession()
+            session.add_role("user")
+            session.add_permission("read")
+            engine.persist_session(session)
+        assert engine.flush_all() == 1000
+
     assert count_rows(engine.db, roles) == count_rows(engine.db, permissions) == 1000
 
 
@@ -703,6 +717,22 @@ def test_cleanup_reads_no_more_than_a_batch_at_a_time(make_engine: MakeEngine) -
         connection.execute(insert(sessions), rows)
     assert engine.cleanup_expired_sessions() == 333
     assert count_rows(engine.db, sessions) == 0
+
+
+def test_a_cleanup_batch_costs_the_driver_a_few_statements_however_many_rows_it_deletes(
+    make_engine: MakeEngine,
+) -> None:
+    engine = make_engine(session_timeout=86_400)
+    for _ in range(1000):
+        engine.persist_session(age(rich_session(), days=2))
+    engine.persist_session(rich_session())
+    assert engine.flush_all() == 1001
+
+    with driver_steps(engine, most=12):
+        assert engine.cleanup_expired_sessions() == 1000
+
+    assert count_rows(engine.db, sessions) == count_rows(engine.db, metrics) == 1
+    assert count_rows(engine.db, roles) == 2
 
 
 def test_a_state_json_cannot_hold_is_stored_in_a_readable_form(make_engine: MakeEngine) -> None:
