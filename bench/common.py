@@ -14,7 +14,9 @@ import platform
 import statistics
 import subprocess
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,28 @@ def machine() -> str:
 def header(title: str) -> None:
     print(f"== {title}")
     print(f"   machine: {machine()}")
+
+
+@contextmanager
+def busy_thread() -> Iterator[None]:
+    """Another thread running pure Python until the block ends, as an app's script runs do.
+
+    A database driver gives up the GIL for each statement or row it steps
+    through, and beside such a thread waits up to 5 ms to win it back.
+    """
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            sum(i * i for i in range(1000))
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def verdict(name: str, figure: str, baseline: str, ratio: str, target: str, met: bool | None) -> dict[str, Any]:

@@ -27,15 +27,21 @@ import argparse
 import json
 import secrets
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from common import POSTGRES_URL, header, median, session_of_size, state_bytes, verdict
+from common import (
+    POSTGRES_URL,
+    busy_thread,
+    header,
+    median,
+    session_of_size,
+    state_bytes,
+    verdict,
+)
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -128,24 +134,6 @@ def raw_postgres_rate(dsn: str, rows: list[tuple[Any, ...]]) -> float:
                                           r[7].replace(tzinfo=timezone.utc))
                                          for r in rows[first:first + WRITE_BATCH]])
         return len(rows) / (time.perf_counter() - start)
-
-
-@contextmanager
-def busy_thread() -> Iterator[None]:
-    """Another thread running pure Python until the block ends."""
-    stop = threading.Event()
-
-    def spin() -> None:
-        while not stop.is_set():
-            sum(i * i for i in range(1000))
-
-    thread = threading.Thread(target=spin, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def create_schema(url: str) -> None:

@@ -23,7 +23,6 @@ none of its own.
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import threading
 import time
@@ -787,7 +786,7 @@ class SessionPersistenceEngine:
         return column == any_(bindparam("ids", type_=ARRAY(Text)))
 
     def _ids_param(self, ids: Sequence[str]) -> dict[str, object]:
-        return {"ids": json.dumps(list(ids)) if self.db.dialect == "sqlite" else list(ids)}
+        return {"ids": jsontext.dumps(list(ids)).decode() if self.db.dialect == "sqlite" else list(ids)}
 
     # -- shutting down ---------------------------------------------------
 
