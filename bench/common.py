@@ -98,9 +98,14 @@ def verdict(name: str, figure: str, baseline: str, ratio: str, target: str, met:
 
 
 def git_revision() -> str:
+    """The commit measured, and whether the tree differed from it (results aside)."""
     try:
-        return subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, check=True).stdout.strip()
+        def git(*args: str) -> str:
+            return subprocess.run(["git", "-C", str(ROOT), *args],
+                                  capture_output=True, text=True, check=True).stdout.strip()
+
+        changed = git("status", "--porcelain", "--", ".", ":!bench/results")
+        return git("rev-parse", "--short", "HEAD") + (" plus uncommitted changes" if changed else "")
     except (OSError, subprocess.CalledProcessError):
         return "?"
 

@@ -55,7 +55,7 @@ def main() -> None:
         log.write(text + "\n")
         log.flush()
 
-    say(f"# st-session-guard benchmarks at {git_revision()} (uncommitted changes included), "
+    say(f"# st-session-guard benchmarks at {git_revision()}, "
         f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
     say(f"# {machine()}")
     started = time.monotonic()
