@@ -127,6 +127,38 @@ class _Record:
     metrics: dict[str, Any]
 
 
+class _SerialisedAside:
+    """A batch serialised on a thread of its own, started while another batch commits.
+
+    ``flush_all`` starts it once the batch before has sent its statements:
+    the commit then runs in the database without the GIL, beside it, and the
+    statements ran with no other thread's Python to wait for (each statement
+    waits up to 5 ms for the GIL while another thread runs Python). Not
+    started, ``records`` serialises in the caller. A plain thread, not an
+    executor: ``flush_all`` also runs at interpreter exit, when executors take
+    no more work.
+    """
+
+    def __init__(self, batch: _Batch, serialise: Callable[[_Batch], list[_Record]]) -> None:
+        self._batch = batch
+        self._serialise = serialise
+        self._done: list[list[_Record]] = []
+        self._worker: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._worker = threading.Thread(
+            target=lambda: self._done.append(self._serialise(self._batch)),
+            name="st-session-guard-serialise", daemon=True,
+        )
+        self._worker.start()
+
+    def records(self) -> list[_Record]:
+        """The batch's records, once serialised."""
+        if self._worker is not None:
+            self._worker.join()
+        return self._done[0] if self._done else self._serialise(self._batch)
+
+
 class SessionPersistenceEngine:
     """Debounced, batched, revision-guarded writes of ``UserSession`` objects, and their recovery.
 
@@ -304,40 +336,35 @@ class SessionPersistenceEngine:
         written = 0
         records = self._serialise_batch(batches[0]) if batches else []
         for number, batch in enumerate(batches):
-            # The next batch is serialised on a helper thread while this one is
-            # in the database, whose driver releases the GIL: the two overlap.
-            upcoming = self._serialise_aside(batches[number + 1]) if number + 1 < len(batches) else None
-            if not self._write(batch, from_flusher=False, records=records):
+            upcoming = (_SerialisedAside(batches[number + 1], self._serialise_batch)
+                        if number + 1 < len(batches) else None)
+            written_ok = self._write(batch, from_flusher=False, records=records,
+                                     while_committing=upcoming.start if upcoming else None)
+            if not written_ok:
                 with self._lock:  # settle the batches that were never tried
                     for skipped in batches[number + 1 :]:
                         self._release(skipped.generation)
                 break
             written += len(batch.taken)
-            records = upcoming() if upcoming is not None else []
+            records = upcoming.records() if upcoming is not None else []
         return written
 
     def _serialise_batch(self, batch: _Batch) -> list[_Record]:
         return [r for r in (self._serialise(entry.session) for entry, _ in batch.taken) if r]
 
-    def _serialise_aside(self, batch: _Batch) -> Callable[[], list[_Record]]:
-        """Start serialising ``batch`` on a thread of its own; the returned call waits for it.
+    def _write(
+        self,
+        batch: _Batch,
+        *,
+        from_flusher: bool,
+        records: list[_Record] | None = None,
+        while_committing: Callable[[], object] | None = None,
+    ) -> bool:
+        """Serialise (unless done already) and store a batch in one transaction; settle its entries.
 
-        A plain thread, not an executor: ``flush_all`` also runs at interpreter
-        exit, when executors take no more work.
+        ``while_committing`` is called once the batch's statements have run,
+        just before the commit, which holds no GIL while the database works.
         """
-        done: list[list[_Record]] = []
-        worker = threading.Thread(target=lambda: done.append(self._serialise_batch(batch)),
-                                  name="st-session-guard-serialise", daemon=True)
-        worker.start()
-
-        def records() -> list[_Record]:
-            worker.join()
-            return done[0] if done else self._serialise_batch(batch)
-
-        return records
-
-    def _write(self, batch: _Batch, *, from_flusher: bool, records: list[_Record] | None = None) -> bool:
-        """Serialise (unless done already) and store a batch in one transaction; settle its entries."""
         taken = batch.taken
         if records is None:
             records = self._serialise_batch(batch)
@@ -352,6 +379,8 @@ class SessionPersistenceEngine:
                 if live:
                     with self.db.write() as connection:
                         self._store(connection, live)
+                        if while_committing is not None:
+                            while_committing()
                     self.writes += 1
         except DBAPIError as error:
             ok = False
