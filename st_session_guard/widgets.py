@@ -136,9 +136,11 @@ def _render(name: str, kind: _Kind, form_id: str, kwargs: dict[str, Any]) -> Any
 
     user_callback = kwargs.get("on_change")
     if current_form_id(st._main) == "" and (user_callback is None or callable(user_callback)):
-        kwargs["on_change"] = _commit_then_call
-        kwargs["args"] = (key, user_callback, kwargs.get("args"), kwargs.get("kwargs"))
-        kwargs["kwargs"] = None
+        # One argument, not on_change, args and kwargs: Streamlit's telemetry
+        # looks at every argument of every widget call, on every run.
+        kwargs["on_change"] = functools.partial(
+            _commit_then_call, key, user_callback, kwargs.pop("args", None), kwargs.pop("kwargs", None)
+        )
     value = widget(**kwargs)
     shown = _encoded_or_missing(value)
     if seeded is not _MISSING and shown is not _MISSING and shown != seeded:
