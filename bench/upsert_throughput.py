@@ -4,8 +4,8 @@ The engine's figure includes everything ``flush_all()`` does: serialising
 each session, the revision-guarded upsert, and the roles, permissions and
 metrics rows. Two cases, each round: the first write of sessions never
 written before (every path encoded: new clones of the templates, into
-fresh tables), and the rewrite of the same sessions after one edit each
-(a session keeps each path's JSON until the path changes). The baseline is
+fresh tables), and the rewrite of the same sessions after one edit each.
+The baseline is
 the floor the database itself sets: the same upsert statement, with rows
 serialised beforehand, sent straight through the DB-API driver in batches
 of the same size. Rounds alternate engine and baseline.

@@ -503,17 +503,11 @@ class SessionPersistenceEngine:
         won = {row[0] for row in result}
         return [r for r in records if r.session_id in won]
 
-    def _rows_insert(
-        self, table: Table, finish: Callable[[DialectInsert], Insert] | None = None,
-        given: tuple[str, ...] = (),
-    ) -> RowsInsert[DialectInsert]:
-        return RowsInsert(self.db.insert(table), self.db.engine.dialect,
-                          finish=finish or (lambda statement: statement), given=given)
-
     @cached_property
     def _session_rows(self) -> RowsInsert[DialectInsert]:
         """The session rows' upsert on SQLite, where the stored revisions are read beforehand."""
-        return self._rows_insert(sessions, _replace_if_newer, given=("state",))
+        return RowsInsert(self.db.insert(sessions), self.db.engine.dialect,
+                          finish=_replace_if_newer, given=("state",))
 
     @cached_property
     def _session_upsert_returning(self) -> Insert:
@@ -541,15 +535,15 @@ class SessionPersistenceEngine:
                 set_={c.name: statement.excluded[c.name] for c in metrics.c if not c.primary_key},
             )
 
-        return self._rows_insert(metrics, replace)
+        return RowsInsert(self.db.insert(metrics), self.db.engine.dialect, finish=replace)
 
     @cached_property
     def _role_insert(self) -> RowsInsert[DialectInsert]:
-        return self._rows_insert(roles)
+        return RowsInsert(self.db.insert(roles), self.db.engine.dialect)
 
     @cached_property
     def _permission_insert(self) -> RowsInsert[DialectInsert]:
-        return self._rows_insert(permissions)
+        return RowsInsert(self.db.insert(permissions), self.db.engine.dialect)
 
     # -- outages ---------------------------------------------------------
 
@@ -748,7 +742,6 @@ class SessionPersistenceEngine:
             try:
                 with self._write_lock, self.db.write() as connection:
                     ids = self._delete_batch(connection, condition())
-                    self._delete_children(connection, ids)
             except DBAPIError as error:
                 logger.warning("st-session-guard: session cleanup stopped: %s", _describe(error))
                 return total
@@ -759,7 +752,7 @@ class SessionPersistenceEngine:
                 return total
 
     def _delete_batch(self, connection: Connection, condition: ColumnElement[bool]) -> Sequence[str]:
-        """Delete at most ``cleanup_batch`` sessions matching ``condition``; their ids.
+        """Delete at most ``cleanup_batch`` sessions matching ``condition``, and their rows; their ids.
 
         On SQLite the ids are read first, as one JSON array (a row each would
         cost a wait for the GIL each, see ``_upsert_sessions``), and stay
@@ -771,25 +764,29 @@ class SessionPersistenceEngine:
             ids: list[str] = jsontext.loads(
                 connection.execute(select(func.json_group_array(listed.c.session_id))).scalar_one()
             )
-            if ids:
-                connection.execute(self._delete_of(sessions), self._ids_param(ids))
+            self._delete_ids(connection, ids)
             return ids
-        return connection.execute(
+        deleted = connection.execute(
             delete(sessions)
             .where(sessions.c.session_id.in_(batch.scalar_subquery()), condition)
             .returning(sessions.c.session_id)
         ).scalars().all()
+        if deleted:
+            self._delete_children(connection, self._ids_param(deleted))
+        return deleted
 
     def _delete_ids(self, connection: Connection, ids: Sequence[str]) -> int:
-        self._delete_children(connection, ids)
-        result = connection.execute(self._delete_of(sessions), self._ids_param(ids))
-        return int(result.rowcount)
+        """Delete the listed sessions and their rows; the number of sessions deleted."""
+        if not ids:
+            return 0
+        param = self._ids_param(ids)
+        self._delete_children(connection, param)
+        return int(connection.execute(self._delete_of(sessions), param).rowcount)
 
-    def _delete_children(self, connection: Connection, ids: Sequence[str]) -> None:
-        if ids:
-            param = self._ids_param(ids)
-            for table in CHILD_TABLES:
-                connection.execute(self._delete_of(table), param)
+    def _delete_children(self, connection: Connection, ids: dict[str, object]) -> None:
+        """Delete the roles, permissions and metrics of the sessions listed in ``ids`` (``_ids_param``)."""
+        for table in CHILD_TABLES:
+            connection.execute(self._delete_of(table), ids)
 
     def _delete_of(self, table: Table) -> Delete:
         """``DELETE FROM table WHERE session_id IN <the list bound as "ids">``, built once."""

@@ -79,8 +79,9 @@ def test_a_given_column_is_stored_as_it_comes(db: DatabaseManager) -> None:
         "schema_version": 2, "created_at": START, "last_activity": START, "expires_at": START,
     }
     with db.write() as connection:
-        RowsInsert(db.insert(sessions), db.engine.dialect,
-                   finish=lambda statement: statement, given=("state",)).execute(connection, [row])
+        RowsInsert(db.insert(sessions), db.engine.dialect, given=("state",)).execute(
+            connection, [row]
+        )
 
     with db.read() as connection:
         assert connection.execute(select(sessions.c.state)).scalar_one() == {"a": [1, 2]}
@@ -91,4 +92,4 @@ def test_a_table_of_one_column_is_refused(db: DatabaseManager) -> None:
 
     lonely = Table("lonely", MetaData(), Column("name", String, primary_key=True))
     with pytest.raises(ValueError, match="two columns"):
-        RowsInsert(db.insert(lonely), db.engine.dialect, finish=lambda statement: statement)
+        RowsInsert(db.insert(lonely), db.engine.dialect)
