@@ -58,6 +58,9 @@ class Connection:
     """Widget key -> the path revision the widget last showed."""
     shown: dict[str, JSON] = field(default_factory=dict)
     """Widget key -> the value (as stored JSON) the widget returned on its last run."""
+    pushed: dict[str, tuple[float, JSON]] = field(default_factory=dict)
+    """Widget key -> (``time.monotonic()`` when a value changed elsewhere was written into the
+    widget, the value it showed before) while the browser may not have drawn that value yet."""
     excluded_keys: frozenset[str] = frozenset()
     """Widget keys the app excludes: never persisted, never captured as drafts."""
     excluded: set[Path] = field(default_factory=set)

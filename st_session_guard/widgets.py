@@ -7,7 +7,11 @@ Each wrapper keeps one form field in step with one widget:
   widget's own default (``value=``, ``index=``, ``default=``), so the very
   first frame paints it — ``st.session_state`` would paint the default first;
 - when the stored value changed elsewhere (another tab, the browser mirror
-  after a crash, undo), it is written to ``st.session_state`` before the widget;
+  after a crash, undo), it is written to ``st.session_state`` before the widget
+  ("pushed"), and pushed again on the runs that follow within
+  ``PUSH_RESEND_SECONDS``: Streamlit drops a run's unsent output when the next
+  run starts, and a browser that had not drawn the push yet keeps its old
+  value and may even send it back, which is then no edit of the user's;
 - a user's edit is committed by an ``on_change`` callback, which runs before
   the script, so the guard ships it to the mirror in the same run; a value
   set from code (or edited inside ``st.form``, where callbacks are not
@@ -22,6 +26,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -36,6 +41,11 @@ from .session import Path, UserSession
 logger = logging.getLogger("st_session_guard")
 
 _MISSING: Final = object()
+
+PUSH_RESEND_SECONDS: Final = 2.0
+"""How long after a value changed elsewhere was written into a widget every run writes it
+again. A run's output waits in Streamlit's queue for the event loop, which on a busy
+server can take a second; the run that follows it drops what is still queued."""
 
 
 @dataclass(frozen=True)
@@ -88,12 +98,39 @@ def _commit(connection: Connection, session: UserSession, key: str, value: Any) 
     except values.Unfit as reason:
         logger.warning("st-session-guard: not persisting widget %r: %s", key, reason)
     connection.seen[key] = session.path_revision(path)
+    connection.shown[key] = _encoded_or_missing(value)
+    connection.pushed.pop(key, None)
+
+
+def _pending_push(connection: Connection, key: str) -> tuple[float, Any] | None:
+    """(when, the value the browser showed before) for a value written into the widget lately."""
+    pushed = connection.pushed.get(key)
+    if pushed is not None and time.monotonic() - pushed[0] >= PUSH_RESEND_SECONDS:
+        del connection.pushed[key]
+        return None
+    return pushed
+
+
+def _push(
+    connection: Connection, session: UserSession, kind: _Kind, kwargs: Mapping[str, Any], key: str,
+    pushed: tuple[float, Any],
+) -> None:
+    """Write the stored value, changed elsewhere, into the widget's state before it is drawn."""
+    raw = _stored(session, connection.widgets[key])
+    fitting = None if raw is _MISSING else _fitting(kind, raw, kwargs, key)
+    if fitting is not None:
+        st.session_state[key] = fitting[0]
+        connection.pushed[key] = pushed
 
 
 def _commit_then_call(key: str, user_callback: Any, user_args: Any, user_kwargs: Any) -> None:
     connection = get_connection()
     if connection is not None and key in connection.widgets and key in st.session_state:
-        _commit(connection, current_session(connection), key, st.session_state[key])
+        value = st.session_state[key]
+        pushed = _pending_push(connection, key)
+        if pushed is not None and _encoded_or_missing(value) == pushed[1]:
+            return  # the browser sent back what it showed before a push it had not drawn: no edit
+        _commit(connection, current_session(connection), key, value)
     if callable(user_callback):
         user_callback(*(user_args or ()), **(user_kwargs or {}))
 
@@ -125,13 +162,16 @@ def _render(name: str, kind: _Kind, form_id: str, kwargs: dict[str, Any]) -> Any
             seeded = _encoded_or_missing(fitting[0])
         connection.seen[key] = revision
     elif revision > connection.seen.get(key, 0):
-        raw = _stored(session, path)
-        fitting = None if raw is _MISSING else _fitting(kind, raw, kwargs, key)
-        if fitting is not None:
-            st.session_state[key] = fitting[0]
+        _push(connection, session, kind, kwargs, key, (time.monotonic(), connection.shown.get(key)))
         connection.seen[key] = revision
     else:
-        if _encoded_or_missing(current) != connection.shown.get(key, _MISSING):
+        shown_before = connection.shown.get(key, _MISSING)
+        encoded = _encoded_or_missing(current)
+        pushed = _pending_push(connection, key)
+        if pushed is not None and (encoded == shown_before or encoded == pushed[1]):
+            # The browser may not have drawn the push yet, or sent back what it showed before it.
+            _push(connection, session, kind, kwargs, key, pushed)
+        elif encoded != shown_before:
             _commit(connection, session, key, current)
 
     user_callback = kwargs.get("on_change")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from st_session_guard import widgets as sg_widgets
 from st_session_guard.database import configure_database
 from st_session_guard.persistence import SessionPersistenceEngine
 from st_session_guard.session import new_session_id
@@ -155,3 +156,49 @@ def test_an_unknown_explicit_session_id_gets_a_fresh_random_one(engine: SessionP
     planted = new_session_id()
     app = run(widgets(planted))
     assert app.session_state["sid"] != planted
+
+
+def test_a_value_changed_in_another_tab_is_pushed_again_until_the_browser_must_have_drawn_it(
+    engine: SessionPersistenceEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Streamlit drops a run's unsent output when the next run starts; the browser then
+    keeps showing its old value of a widget it already has, unless a run pushes it again."""
+    first = run(widgets())
+    engine.flush_all()
+    second = run(widgets(first.session_state["sid"]))
+    first.text_input(key="name").input("Ada").run()
+
+    second.run()
+    assert second.text_input(key="name").value == "Ada"
+    assert second.text_input(key="name").proto.set_value
+    second.run()
+    assert second.text_input(key="name").proto.set_value
+
+    monkeypatch.setattr(sg_widgets, "PUSH_RESEND_SECONDS", 0.0)
+    second.run()
+    assert second.text_input(key="name").value == "Ada"
+    assert not second.text_input(key="name").proto.set_value
+    assert stored_form(engine, first.session_state["sid"], "f") == {"name": "Ada"}
+
+
+def test_the_value_a_tab_showed_before_a_push_sent_back_at_once_is_no_edit(
+    engine: SessionPersistenceEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rerun the browser asked for before it drew a push carries the old value back;
+    taken as an edit, it would overwrite the other tab's value everywhere."""
+    first = run(widgets())
+    engine.flush_all()
+    second = run(widgets(first.session_state["sid"]))
+    first.text_input(key="name").input("Ada").run()
+    second.run()
+
+    second.text_input(key="name").input("").run()
+
+    assert second.text_input(key="name").value == "Ada"
+    assert second.session_state["calls"] == []
+    assert stored_form(engine, first.session_state["sid"], "f") == {"name": "Ada"}
+
+    monkeypatch.setattr(sg_widgets, "PUSH_RESEND_SECONDS", 0.0)
+    second.text_input(key="name").input("").run()
+    assert second.session_state["calls"] == ["name changed"]
+    assert stored_form(engine, first.session_state["sid"], "f") == {"name": ""}
