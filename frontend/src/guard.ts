@@ -208,7 +208,7 @@ export class Guard {
   private catchUp(): void {
     const record = this.record;
     if (record === undefined || this.peerRevision <= this.serverRevision) return;
-    const key = messageKey("resync", this.serverRevision);
+    const key = messageKey("catchup", this.serverRevision);
     if (this.sent.has(key)) return;
     this.sent.add(key);
     this.seq += 1;

@@ -232,9 +232,14 @@ export interface DecisionInput {
   sent: ReadonlySet<string>;
 }
 
-/** Identifies a message by what it answers, so no server revision is answered twice. */
-export function messageKey(type: Outgoing["type"], serverRevision: number): string {
-  return `${type}:${serverRevision}`;
+/**
+ * Identifies a message by what it answers, so no server revision is answered
+ * twice. A rerun asked for to catch up with another tab ("catchup") answers
+ * another question than a resync of a mirror that fell behind, though both
+ * are sent as resyncs: one must not stand in the other's way.
+ */
+export function messageKey(kind: Outgoing["type"] | "catchup", serverRevision: number): string {
+  return `${kind}:${serverRevision}`;
 }
 
 /**

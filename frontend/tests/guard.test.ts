@@ -279,6 +279,18 @@ describe("the guard", () => {
     expect(h.sent).toHaveLength(2);
   });
 
+  it("catches up with another tab after a resync of its own at the same server revision", async () => {
+    const h = harness();
+    await h.guard.render(args());
+    // A render it never got (Streamlit drops a run's unsent output when the next run starts):
+    // the mirror is behind the base, so it asks for a resync at server revision 300.
+    await h.guard.render(args({ base: 200, revision: 300, changes: [] }));
+    await h.guard.render(args({ base: 100, revision: 300, changes: [{ p: EMAIL, v: "b@x", r: 300 }] }));
+    expect(h.sent.map((m) => m.type)).toEqual(["resync"]);
+    await h.guard.nudge(SID, 400);
+    expect(h.sent.map((m) => m.type)).toEqual(["resync", "resync"]);
+  });
+
   it("deletes a stored record of another schema with one warning and starts afresh", async () => {
     const factory = new IDBFactory();
     const db = await openMirror(factory);
