@@ -185,20 +185,30 @@ def reload_and_wait(page: Page) -> None:
 
 
 def guard_frame(page: Page, timeout: float = 30) -> Frame:
-    """The guard component's frame, once its devtools handle is up."""
-    found: list[Frame] = []
+    """The guard component's frame, once its devtools handle is up.
 
-    def ready() -> bool:
-        for frame in page.frames:
-            if GUARD_FRAME in frame.url:
-                with contextlib.suppress(Exception):
-                    if frame.evaluate("() => typeof window.stSessionGuard === 'object'"):
-                        found.append(frame)
-                        return True
-        return False
+    Waits inside Playwright (``wait_for_function``) rather than polling
+    ``page.frames``: the synchronous API takes in the browser's events only
+    while one of its calls is waiting, so a list of frames polled between
+    sleeps never shows a frame attached after the first look.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    wait_until(ready, timeout, "the guard component")
-    return found[0]
+    try:
+        page.wait_for_function(
+            """title => {
+                const frame = document.querySelector(`iframe[title="${title}"]`);
+                return frame !== null && typeof frame.contentWindow?.stSessionGuard === "object";
+            }""",
+            arg=GUARD_FRAME,
+            timeout=timeout * 1000,
+        )
+    except PlaywrightTimeout as error:
+        raise AssertionError(f"gave up after {timeout} s waiting for the guard component") from error
+    for frame in page.frames:
+        if GUARD_FRAME in frame.url:
+            return frame
+    raise AssertionError("the guard component's frame is up but Playwright does not list it")
 
 
 def read_mirror(page: Page) -> dict[str, Any] | None:
