@@ -21,8 +21,17 @@ class Unfit(ValueError):
     """A stored value the widget, as declared now, cannot take."""
 
 
+_PLAIN: Final = frozenset({str, int, float, bool, type(None)})
+
+
 def encode(value: Any) -> JSON:
-    """JSON for a widget value; dates, times and tuples are tagged so they come back as they were."""
+    """JSON for a widget value; dates, times and tuples are tagged so they come back as they were.
+
+    Called twice per wrapped widget on every script run: plain values, most of
+    them, are recognised by their exact type first.
+    """
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, datetime):
         return {"$datetime": value.isoformat()}
     if isinstance(value, date):

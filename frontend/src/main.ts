@@ -81,8 +81,10 @@ window.addEventListener("pagehide", (event) => {
 });
 
 Streamlit.events.addEventListener(Streamlit.RENDER_EVENT, (event) => {
-  // Python passes the whole message as one argument, `guard` (docs/protocol.md).
-  void guard.render((event as CustomEvent<{ args: { guard?: unknown } }>).detail.args.guard);
+  // Python passes the whole message as one argument, `guard`, a one-element
+  // array (docs/protocol.md).
+  const wrapped = (event as CustomEvent<{ args: { guard?: unknown } }>).detail.args.guard;
+  void guard.render(Array.isArray(wrapped) ? wrapped[0] : undefined);
 });
 
 window.stSessionGuard = {
