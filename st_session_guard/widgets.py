@@ -43,9 +43,10 @@ logger = logging.getLogger("st_session_guard")
 _MISSING: Final = object()
 
 PUSH_RESEND_SECONDS: Final = 2.0
-"""How long after a value changed elsewhere was written into a widget every run writes it
-again. A run's output waits in Streamlit's queue for the event loop, which on a busy
-server can take a second; the run that follows it drops what is still queued."""
+"""How long after a push every run pushes again, and the value the widget showed before
+the push, sent back, is taken for no edit. A run's output waits in Streamlit's queue for
+the event loop, which on a busy server can take a second; the run that follows it drops
+what is still queued, and a rerun the browser asked for meanwhile carries its old value."""
 
 
 @dataclass(frozen=True)
