@@ -77,12 +77,14 @@ _KINDS: Final[dict[str, _Kind]] = {
 }
 
 
-def _stored(session: UserSession, path: Path) -> Any:
-    return session.get_form_state(path[1]).data.get(path[2], _MISSING)
-
-
-def _fitting(kind: _Kind, raw: Any, kwargs: Mapping[str, Any], key: str) -> tuple[Any, Any] | None:
-    """(value, seed) for a stored value that fits the widget now; None, with a warning, if not."""
+def _stored_fitting(
+    session: UserSession, path: Path, kind: _Kind, kwargs: Mapping[str, Any], key: str
+) -> tuple[Any, Any] | None:
+    """(value, seed) for the stored value if it fits the widget now; None if there is none,
+    or, with a warning, if it does not fit."""
+    raw = session.get_form_state(path[1]).data.get(path[2], _MISSING)
+    if raw is _MISSING:
+        return None
     try:
         value = values.decode(raw)
         seed = kind.fit(value, kwargs)
@@ -117,8 +119,7 @@ def _push(
     pushed: tuple[float, Any],
 ) -> None:
     """Write the stored value, changed elsewhere, into the widget's state before it is drawn."""
-    raw = _stored(session, connection.widgets[key])
-    fitting = None if raw is _MISSING else _fitting(kind, raw, kwargs, key)
+    fitting = _stored_fitting(session, connection.widgets[key], kind, kwargs, key)
     if fitting is not None:
         st.session_state[key] = fitting[0]
         connection.pushed[key] = pushed
@@ -156,8 +157,7 @@ def _render(name: str, kind: _Kind, form_id: str, kwargs: dict[str, Any]) -> Any
     current = st.session_state.get(key, _MISSING)  # one lookup: each costs microseconds, x every widget
     seeded: Any = _MISSING
     if current is _MISSING:
-        raw = _stored(session, path)
-        fitting = None if raw is _MISSING else _fitting(kind, raw, kwargs, key)
+        fitting = _stored_fitting(session, path, kind, kwargs, key)
         if fitting is not None:
             kwargs[kind.seed_param] = fitting[1]
             seeded = _encoded_or_missing(fitting[0])
