@@ -158,17 +158,23 @@ def test_an_unknown_explicit_session_id_gets_a_fresh_random_one(engine: SessionP
     assert app.session_state["sid"] != planted
 
 
+def two_tabs_after_an_edit_in_the_first(engine: SessionPersistenceEngine) -> tuple[AppTest, AppTest]:
+    """Two tabs of one session; the first typed "Ada" and the second has run since."""
+    first = run(widgets())
+    engine.flush_all()
+    second = run(widgets(first.session_state["sid"]))
+    first.text_input(key="name").input("Ada").run()
+    second.run()
+    return first, second
+
+
 def test_a_value_changed_in_another_tab_is_pushed_again_until_the_browser_must_have_drawn_it(
     engine: SessionPersistenceEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Streamlit drops a run's unsent output when the next run starts; the browser then
     keeps showing its old value of a widget it already has, unless a run pushes it again."""
-    first = run(widgets())
-    engine.flush_all()
-    second = run(widgets(first.session_state["sid"]))
-    first.text_input(key="name").input("Ada").run()
+    first, second = two_tabs_after_an_edit_in_the_first(engine)
 
-    second.run()
     assert second.text_input(key="name").value == "Ada"
     assert second.text_input(key="name").proto.set_value
     second.run()
@@ -186,11 +192,7 @@ def test_the_value_a_tab_showed_before_a_push_sent_back_at_once_is_no_edit(
 ) -> None:
     """A rerun the browser asked for before it drew a push carries the old value back;
     taken as an edit, it would overwrite the other tab's value everywhere."""
-    first = run(widgets())
-    engine.flush_all()
-    second = run(widgets(first.session_state["sid"]))
-    first.text_input(key="name").input("Ada").run()
-    second.run()
+    first, second = two_tabs_after_an_edit_in_the_first(engine)
 
     second.text_input(key="name").input("").run()
 
