@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, Final, cast
 
+import orjson
 from sqlalchemy import JSON, BigInteger, DateTime, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -49,10 +50,12 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
-        """On SQLite, straight to the stored text in one step (the format SQLAlchemy writes).
+        """On SQLite, straight to the stored text (the format SQLAlchemy writes) through orjson.
 
         Every session written binds five of these; the generic path through
-        ``process_bind_param`` and SQLite's own formatter costs five times as much.
+        ``process_bind_param`` and SQLite's own formatter costs ten times as
+        much, and ``isoformat`` of an aware datetime twice as much (it asks
+        the zone for its offset).
         """
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
@@ -62,7 +65,10 @@ class UTCDateTime(TypeDecorator[datetime]):
                 return None
             if value.tzinfo is not None and value.tzinfo is not timezone.utc:
                 value = value.astimezone(timezone.utc)
-            return value.isoformat(" ", "microseconds")[:26]  # without the "+00:00"
+            if not value.microsecond:  # orjson leaves out a zero fraction; the stored text has it
+                return value.isoformat(" ", "microseconds")[:26]
+            text = orjson.dumps(value).decode()  # "YYYY-MM-DDTHH:MM:SS.ffffff+00:00", quoted
+            return f"{text[1:11]} {text[12:27]}"
 
         return process
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import inspect, select
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import DateTime, inspect, select
+from sqlalchemy.dialects import sqlite
 
 from st_session_guard.database import DatabaseManager
-from st_session_guard.models import SessionRow, core_table
+from st_session_guard.models import SessionRow, UTCDateTime, core_table
 
 sessions = core_table(SessionRow)
 
@@ -85,3 +88,18 @@ def test_expiry_compares_as_time_across_zones(db: DatabaseManager) -> None:
             select(sessions.c.session_id).where(sessions.c.expires_at > now)
         ).scalars().all()
     assert live == ["future"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(timezones=st.sampled_from(
+    [None, timezone.utc, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
+)))
+def test_sqlite_timestamps_are_written_as_sqlalchemy_writes_them(moment: datetime) -> None:
+    """The fast bind processor must store the exact text SQLAlchemy's own type stores, or
+    expiry comparisons between rows written by either would be off."""
+    dialect = sqlite.dialect()
+    ours = UTCDateTime().bind_processor(dialect)
+    theirs = DateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert ours is not None and theirs is not None
+    utc = moment if moment.tzinfo is None else moment.astimezone(timezone.utc).replace(tzinfo=None)
+    assert ours(moment) == theirs(utc)
