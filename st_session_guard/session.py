@@ -185,10 +185,14 @@ class FormHistory:
     step and the line, not the whole history. A step that leaves the line
     needs no tombstone: its slot no longer matches the line, and the next step
     numbered into that slot overwrites it.
+
+    A slot holds its step as it is stored and mirrored (``{"n": number,
+    "step": [[field, has_before, before, has_after, after], ...]}``): every
+    database write of the session encodes every step, and few are ever undone.
     """
 
     snapshots: list[FormSnapshot] = field(default_factory=list)
-    slots: dict[int, tuple[int, UndoStep]] = field(default_factory=dict)
+    slots: dict[int, dict[str, JSON]] = field(default_factory=dict)
     lo: int = 0
     at: int = 0
     hi: int = 0
@@ -196,24 +200,27 @@ class FormHistory:
     def step(self, number: int) -> UndoStep | None:
         """Step ``number`` if the line holds it; None past either end, or if its slot moved on."""
         kept = self.slots.get(number % MAX_UNDO)
-        if kept is None or kept[0] != number or not self.lo < number <= self.hi:
+        if kept is None or kept["n"] != number or not self.lo < number <= self.hi:
             return None
-        return kept[1]
+        return _step_from_json(kept["step"])
 
     def push(self, step: UndoStep) -> str:
         """Make ``step`` the newest undo step, dropping every redo step; the slot it went to."""
         self.hi = self.at = self.at + 1
         self.lo = max(self.lo, self.hi - MAX_UNDO)
-        self.slots[self.hi % MAX_UNDO] = (self.hi, step)
+        self.slots[self.hi % MAX_UNDO] = {"n": self.hi, "step": _step_to_json(step)}
         return str(self.hi % MAX_UNDO)
 
-    def encode(self, part: str) -> object:
+    def encode(self, part: str, *, shared: bool) -> object:
+        """The JSON-ready value of a ``snapshots`` path part; ``shared`` as for ``UserSession._encode``."""
         if part == "saved":
             return [s.to_json() for s in self.snapshots]
         if part == "line":
             return {"lo": self.lo, "at": self.at, "hi": self.hi}
         kept = self.slots.get(int(part))  # a path the session made: no need to check its spelling
-        return _ABSENT if kept is None else {"n": kept[0], "step": _step_to_json(kept[1])}
+        if kept is None:
+            return _ABSENT
+        return kept if shared else copy.deepcopy(kept)
 
     def decode(self, part: str, value: JSON) -> None:
         if part == "saved" and isinstance(value, list):
@@ -228,7 +235,7 @@ class FormHistory:
             number, slot = value.get("n"), _slot(part)
             if type(number) is not int or number < 1 or number % MAX_UNDO != slot:
                 raise ValueError(f"undo slot {slot} holds steps numbered {slot} modulo {MAX_UNDO}")
-            self.slots[slot] = (number, _step_from_json(value.get("step")))
+            self.slots[slot] = {"n": number, "step": _step_to_json(_step_from_json(value.get("step")))}
         else:
             raise ValueError(f"value of the wrong shape for snapshots part {part!r}")
 
@@ -391,9 +398,10 @@ class UserSession:
     def _change_json(self, path: Path, revision: int, *, shared: bool = False) -> dict[str, JSON]:
         """``_change(path, revision).to_json()`` without the ``Change``: every database write makes one per path."""
         value = self._encode(path, shared=shared)
+        stored_path = path if shared else list(path)  # orjson writes a tuple as a list
         if value is _ABSENT:
-            return {"p": list(path), "v": None, "r": revision, "d": True}
-        return {"p": list(path), "v": value, "r": revision}
+            return {"p": stored_path, "v": None, "r": revision, "d": True}
+        return {"p": stored_path, "v": value, "r": revision}
 
     def _encode(self, path: Path, *, shared: bool = False) -> object:
         """The JSON-ready value at ``path``; ``shared`` lets it hold the session's own
@@ -414,7 +422,7 @@ class UserSession:
             saved = form.saved_data if shared else copy.deepcopy(form.saved_data)
             return {"saved_data": saved, "last_saved": _iso(form.last_saved)}
         history = self._form_history.get(path[1])
-        return _ABSENT if history is None else history.encode(path[2])
+        return _ABSENT if history is None else history.encode(path[2], shared=shared)
 
     @_locked
     def apply_change(self, change: Change) -> bool:
