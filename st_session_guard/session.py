@@ -266,12 +266,13 @@ class SessionMetrics:
     def session_duration(self) -> timedelta:
         return self.last_activity - self.started_at
 
-    def to_json(self) -> dict[str, JSON]:
+    def to_json(self) -> dict[str, object]:
+        """For ``jsontext``, which writes the datetimes as ``isoformat`` does, in a fifth of the time."""
         return {
             "page_views": self.page_views,
             "interaction_count": self.interaction_count,
-            "started_at": _iso(self.started_at),
-            "last_activity": _iso(self.last_activity),
+            "started_at": self.started_at,
+            "last_activity": self.last_activity,
         }
 
     @classmethod
@@ -395,13 +396,13 @@ class UserSession:
         value = self._encode(path)
         return Change(path, None, revision, True) if value is _ABSENT else Change(path, value, revision)
 
-    def _change_json(self, path: Path, revision: int, *, shared: bool = False) -> dict[str, JSON]:
-        """``_change(path, revision).to_json()`` without the ``Change``: every database write makes one per path."""
-        value = self._encode(path, shared=shared)
-        stored_path = path if shared else list(path)  # orjson writes a tuple as a list
-        if value is _ABSENT:
-            return {"p": stored_path, "v": None, "r": revision, "d": True}
-        return {"p": stored_path, "v": value, "r": revision}
+    def _change_json(self, path: Path, revision: int) -> dict[str, object]:
+        """``_change(path, revision).to_json()`` for ``_state``, without the ``Change`` or copies:
+        every database write makes one per path."""
+        value = self._encode(path, shared=True)
+        if value is _ABSENT:  # the path as a tuple: orjson writes it as a list
+            return {"p": path, "v": None, "r": revision, "d": True}
+        return {"p": path, "v": value, "r": revision}
 
     def _encode(self, path: Path, *, shared: bool = False) -> object:
         """The JSON-ready value at ``path``; ``shared`` lets it hold the session's own
@@ -724,16 +725,25 @@ class UserSession:
 
     @_locked
     def to_dict(self) -> dict[str, JSON]:
-        """Everything, JSON-ready: the database row's state column."""
-        return self._state(shared=False)
+        """Everything, as the database row's state column holds it.
 
-    def _state(self, *, shared: bool) -> dict[str, JSON]:
-        """Everything stored; ``shared`` as for ``_encode``."""
+        Decoded from the text a write stores, so it is exactly that, and a
+        copy no later change of the session reaches; ``TypeError`` where that
+        text cannot be made (see ``jsontext.dumps``).
+        """
+        return cast(dict[str, JSON], jsontext.loads(jsontext.dumps(self._state())))
+
+    def _state(self) -> dict[str, object]:
+        """Everything stored, for ``jsontext`` to encode before the lock is let go.
+
+        It holds the session's own objects (see ``_encode``) and datetimes,
+        which ``jsontext`` writes as ``isoformat`` does, in a fifth of the time.
+        """
         return {
             "schema": SCHEMA_VERSION,
             "session_id": self.session_id,
             "user_id": self.user_id,
-            "created_at": _iso(self.created_at),
+            "created_at": self.created_at,
             "revision": self.revision,
             "validation": {
                 form_id: {"errors": form.errors, "warnings": form.warnings}
@@ -745,7 +755,7 @@ class UserSession:
             "roles": sorted(self.roles),
             "permissions": sorted(self.permissions),
             "metrics": self.metrics.to_json(),
-            "changes": [self._change_json(p, r, shared=shared) for p, r in self._revs.items()],
+            "changes": [self._change_json(p, r) for p, r in self._revs.items()],
         }
 
     @_locked
@@ -755,14 +765,14 @@ class UserSession:
         Encoded under the session's lock straight from its own objects, with
         no defensive copies: nothing outside sees the tree before it is text.
         """
-        state = self._state(shared=True)
+        state = self._state()
         return StoredState(
             text=jsontext.dumps(state).decode(),
             revision=self.revision,
             user_id=self.user_id,
             created_at=self.created_at,
-            roles=tuple(state["roles"]),
-            permissions=tuple(state["permissions"]),
+            roles=tuple(cast(list[str], state["roles"])),
+            permissions=tuple(cast(list[str], state["permissions"])),
             metrics=SessionMetrics(self.metrics.page_views, self.metrics.interaction_count,
                                    self.metrics.started_at, self.metrics.last_activity),
         )
