@@ -8,6 +8,11 @@ finite (NaN, infinity) is written as ``null``, as the browser's
 ``JSON.stringify`` writes it, rather than failing the write, and text is
 UTF-8 rather than escaped. Keys that are not strings become strings, as
 with ``json.dumps``.
+
+The session's stored state leans on orjson writing two types itself, in
+native code: a datetime as ``isoformat()`` writes it, and a dataclass as
+an object of its fields (navigation entries, snapshots), as their
+``to_json()`` would.
 """
 
 from __future__ import annotations

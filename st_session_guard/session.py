@@ -213,8 +213,8 @@ class FormHistory:
 
     def encode(self, part: str, *, shared: bool) -> object:
         """The JSON-ready value of a ``snapshots`` path part; ``shared`` as for ``UserSession._encode``."""
-        if part == "saved":
-            return [s.to_json() for s in self.snapshots]
+        if part == "saved":  # jsontext writes a dataclass as its to_json() would
+            return self.snapshots if shared else [s.to_json() for s in self.snapshots]
         if part == "line":
             return {"lo": self.lo, "at": self.at, "hi": self.hi}
         kept = self.slots.get(int(part))  # a path the session made: no need to check its spelling
@@ -410,8 +410,8 @@ class UserSession:
         root = path[0]
         if root == "page":
             return self._current_page
-        if root == "navigation":
-            return [e.to_json() for e in self._history]
+        if root == "navigation":  # jsontext writes a dataclass as its to_json() would
+            return self._history if shared else [e.to_json() for e in self._history]
         if root == "forms":
             form = self._forms.get(path[1])
             value = _ABSENT if form is None else form._data.get(path[2], _ABSENT)

@@ -164,6 +164,19 @@ def test_to_dict_and_from_dict_round_trip_through_json(ops: list[tuple[Any, ...]
     assert not restored.can_undo("form")
 
 
+@settings(max_examples=150, deadline=None)
+@given(operations)
+def test_a_write_stores_each_path_as_the_mirror_receives_it(ops: list[tuple[Any, ...]]) -> None:
+    """A write encodes straight from the session's objects (dataclasses, datetimes) where the
+    browser's messages go through ``to_json()``; a restore must not tell them apart."""
+    session = UserSession(user_id="u")
+    for operation in ops:
+        apply(session, operation)
+    stored = {tuple(c["p"]): c for c in json.loads(session.to_stored().text)["changes"]}
+    mirrored = {c.path: json.loads(json.dumps(c.to_json())) for c in session.changes_since(0)}
+    assert stored == mirrored
+
+
 # -- navigation ----------------------------------------------------------------
 
 
