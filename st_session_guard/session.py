@@ -266,15 +266,6 @@ class SessionMetrics:
     def session_duration(self) -> timedelta:
         return self.last_activity - self.started_at
 
-    def to_json(self) -> dict[str, object]:
-        """For ``jsontext``, which writes the datetimes as ``isoformat`` does, in a fifth of the time."""
-        return {
-            "page_views": self.page_views,
-            "interaction_count": self.interaction_count,
-            "started_at": self.started_at,
-            "last_activity": self.last_activity,
-        }
-
     @classmethod
     def from_json(cls, raw: Mapping[str, JSON]) -> SessionMetrics:
         return cls(
@@ -736,8 +727,9 @@ class UserSession:
     def _state(self) -> dict[str, object]:
         """Everything stored, for ``jsontext`` to encode before the lock is let go.
 
-        It holds the session's own objects (see ``_encode``) and datetimes,
-        which ``jsontext`` writes as ``isoformat`` does, in a fifth of the time.
+        It holds the session's own objects (see ``_encode``), dataclasses and
+        datetimes, which ``jsontext`` writes in native code: a datetime as
+        ``isoformat`` does, in a fifth of the time.
         """
         return {
             "schema": SCHEMA_VERSION,
@@ -754,7 +746,7 @@ class UserSession:
             "draft_widgets": {key: list(at) for key, at in self._draft_widgets.items()},
             "roles": sorted(self.roles),
             "permissions": sorted(self.permissions),
-            "metrics": self.metrics.to_json(),
+            "metrics": self.metrics,  # a dataclass: jsontext writes its fields
             "changes": [self._change_json(p, r) for p, r in self._revs.items()],
         }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from typing import Any
 
 from hypothesis import given, settings
@@ -39,7 +40,7 @@ def owned(session: UserSession) -> dict[str, Any]:
         "user_id": session.user_id,
         "roles": set(session.roles),
         "permissions": set(session.permissions),
-        "metrics": session.metrics.to_json(),
+        "metrics": asdict(session.metrics),
         "cache": session.cache_keys,
     }
 
