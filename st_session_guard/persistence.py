@@ -665,9 +665,7 @@ class SessionPersistenceEngine:
         """
         with self._lock:
             self._pending.pop(session_id, None)
-            if self._active:  # a write taken before now must not bring the row back
-                self._deleted[session_id] = self._generation
-            self._generation += 1
+            self._cancel_taken_writes([session_id])
         try:
             with self._write_lock, self.db.write() as connection:
                 removed = self._delete_ids(connection, [session_id])
@@ -685,9 +683,7 @@ class SessionPersistenceEngine:
         """
         with self._lock:
             self._pending.pop(session_id, None)
-            if self._active:
-                self._deleted[session_id] = self._generation
-            self._generation += 1
+            self._cancel_taken_writes([session_id])
         now = _utcnow()
         try:
             with self._write_lock, self.db.write() as connection:
@@ -702,14 +698,26 @@ class SessionPersistenceEngine:
             return False
         return bool(result.rowcount)
 
+    def _cancel_taken_writes(self, session_ids: Iterable[str]) -> None:
+        """Writes taken before now will not store these sessions (call holding ``_lock``).
+
+        Such a write carries what was true when it was taken; landing after a
+        removal, it would bring the row back.
+        """
+        if self._active:
+            for session_id in session_ids:
+                self._deleted[session_id] = self._generation
+        self._generation += 1
+
     def cleanup_expired_sessions(self, *, on_batch: Callable[[int], object] | None = None) -> int:
         """Delete every session whose expiry has passed, in batches; the number of rows deleted.
 
         ``on_batch(deleted)`` is called after each committed batch, for progress reports.
         """
         now = _utcnow()
-        self._drop_pending(lambda s: not self._is_live(s))
-        return self._delete_where(lambda: sessions.c.expires_at <= now, on_batch)
+        return self._delete_where(
+            lambda: sessions.c.expires_at <= now, lambda s: not self._is_live(s), on_batch
+        )
 
     def cleanup_inactive_sessions(
         self, inactive_days: float = 7, *, on_batch: Callable[[int], object] | None = None
@@ -719,29 +727,50 @@ class SessionPersistenceEngine:
         ``on_batch(deleted)`` is called after each committed batch, for progress reports.
         """
         cutoff = _utcnow() - timedelta(days=inactive_days)
-        self._drop_pending(lambda s: s.metrics.last_activity <= cutoff)
-        return self._delete_where(lambda: sessions.c.last_activity <= cutoff, on_batch)
+        return self._delete_where(
+            lambda: sessions.c.last_activity <= cutoff,
+            lambda s: s.metrics.last_activity <= cutoff,
+            on_batch,
+        )
 
     def _drop_pending(self, doomed: Callable[[UserSession], bool]) -> None:
         with self._lock:
             for sid in [sid for sid, e in self._pending.items() if doomed(e.session)]:
                 del self._pending[sid]
 
+    def _forget_removed(self, ids: Sequence[str], doomed: Callable[[UserSession], bool]) -> None:
+        """Keep writes taken earlier from bringing back the sessions a cleanup batch removed.
+
+        A session this engine holds live keeps its pending write: the row
+        comes back with its newer state, which the cleanup did not see.
+        """
+        with self._lock:
+            gone = [sid for sid in ids
+                    if (entry := self._pending.get(sid)) is None or doomed(entry.session)]
+            for sid in gone:
+                self._pending.pop(sid, None)
+            self._cancel_taken_writes(gone)
+
     def _delete_where(
         self,
         condition: Callable[[], ColumnElement[bool]],
+        doomed: Callable[[UserSession], bool],
         on_batch: Callable[[int], object] | None = None,
     ) -> int:
         """Delete matching sessions and their rows ``cleanup_batch`` at a time, never loading them all.
 
         The condition is tested in the transaction that deletes, so a session
-        that another server refreshed meanwhile survives.
+        that another server refreshed meanwhile survives; ``doomed`` is the
+        same test for the sessions this engine holds.
         """
+        self._drop_pending(doomed)
         total = 0
         while True:
             try:
-                with self._write_lock, self.db.write() as connection:
-                    ids = self._delete_batch(connection, condition())
+                with self._write_lock:
+                    with self.db.write() as connection:
+                        ids = self._delete_batch(connection, condition())
+                    self._forget_removed(ids, doomed)
             except DBAPIError as error:
                 logger.warning("st-session-guard: session cleanup stopped: %s", _describe(error))
                 return total

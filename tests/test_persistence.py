@@ -679,6 +679,65 @@ def test_cleanup_drops_matching_pending_sessions(make_engine: MakeEngine) -> Non
     assert stored(engine.db, stale.session_id) is None
 
 
+class HeldSession(UserSession):
+    """A session whose serialising, once held, waits: a write that took it stays under way."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held = False
+        self.reached = threading.Event()
+        self.release = threading.Event()
+
+    def to_stored(self) -> Any:
+        if self.held:
+            self.reached.set()
+            self.release.wait(30)
+        return super().to_stored()
+
+
+def test_a_write_taken_before_a_cleanup_does_not_bring_back_what_it_removed(
+    make_engine: MakeEngine,
+) -> None:
+    engine = make_engine(session_timeout=86_400, debounce_delay=3600)
+    engine.cleanup_batch = 4
+    expired = [age(rich_session(), days=2) for _ in range(10)]
+    live = rich_session()
+    held = HeldSession()
+    for session in [*expired, live, held]:
+        engine.persist_session(session, immediate=True)
+        engine.persist_session(session)
+    held.held = True
+    flushed: list[int] = []
+    writer = threading.Thread(target=lambda: flushed.append(engine.flush_all()), daemon=True)
+    writer.start()  # takes all twelve, then waits on `held`
+    assert held.reached.wait(10)
+
+    assert engine.cleanup_expired_sessions() == 10
+    held.release.set()
+    writer.join(10)
+
+    assert flushed == [12]
+    assert engine.cleanup_expired_sessions() == 0
+    for session in expired:
+        assert stored(engine.db, session.session_id) is None
+        assert child_rows(engine.db, session.session_id) == (set(), set(), None)
+    assert stored(engine.db, live.session_id) is not None
+    assert stored(engine.db, held.session_id) is not None
+
+
+def test_a_cleanup_keeps_the_pending_write_of_a_session_live_here(make_engine: MakeEngine) -> None:
+    engine = make_engine(session_timeout=86_400, debounce_delay=3600)
+    session = age(rich_session(), days=2)
+    engine.persist_session(session, immediate=True)
+    session.record_page_view()  # active again: its stored row is expired, its new state is not
+    engine.persist_session(session)
+
+    assert engine.cleanup_expired_sessions() == 1
+    assert engine.flush_all() == 1
+    assert engine.recover_session(session.session_id) is not None
+    assert stored(engine.db, session.session_id).revision == session.revision
+
+
 def test_delete_session_removes_the_row_its_server_owned_rows_and_pending_changes(
     make_engine: MakeEngine,
 ) -> None:
