@@ -30,7 +30,7 @@ from st_session_guard.persistence import (
     roles,
     sessions,
 )
-from st_session_guard.session import SCHEMA_VERSION, UserSession
+from st_session_guard.session import SCHEMA_VERSION, StoredState, UserSession
 
 MakeEngine = Callable[..., SessionPersistenceEngine]
 REPO = Path(__file__).resolve().parents[1]
@@ -688,7 +688,7 @@ class HeldSession(UserSession):
         self.reached = threading.Event()
         self.release = threading.Event()
 
-    def to_stored(self) -> Any:
+    def to_stored(self) -> StoredState:
         if self.held:
             self.reached.set()
             self.release.wait(30)
@@ -703,7 +703,7 @@ def test_a_write_taken_before_a_cleanup_does_not_bring_back_what_it_removed(
     expired = [age(rich_session(), days=2) for _ in range(10)]
     live = rich_session()
     held = HeldSession()
-    for session in [*expired, live, held]:
+    for session in [*expired, live, held]:  # stored, and pending again
         engine.persist_session(session, immediate=True)
         engine.persist_session(session)
     held.held = True
