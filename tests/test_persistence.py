@@ -781,7 +781,7 @@ def test_cleanup_reads_no_more_than_a_batch_at_a_time(make_engine: MakeEngine) -
 def test_a_cleanup_batch_costs_the_driver_a_few_statements_however_many_rows_it_deletes(
     make_engine: MakeEngine,
 ) -> None:
-    engine = make_engine(session_timeout=86_400)
+    engine = make_engine(session_timeout=86_400, debounce_delay=3600)  # all pending until flushed
     for _ in range(1000):
         engine.persist_session(age(rich_session(), days=2))
     engine.persist_session(rich_session())
