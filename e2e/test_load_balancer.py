@@ -1,0 +1,170 @@
+"""Two Streamlit servers behind nginx (round robin, no sticky sessions) on one PostgreSQL.
+
+Each tab's WebSocket stays on the server it reached, and the next tab or
+reload may reach the other one; IndexedDB and the cookie belong to the
+balancer's origin, so every server sees the same browser.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.pool import NullPool
+
+from st_session_guard.testing import StreamlitServer, read_mirror, wait_for_run, wait_until
+
+from .load_balancer import LoadBalancer, nginx_binary
+
+pytestmark = pytest.mark.postgres
+
+APP = Path(__file__).with_name("load_balancer_app.py")
+SERVERS = ("A", "B")
+
+Balance = Callable[[float], tuple[LoadBalancer, dict[str, StreamlitServer]]]
+
+
+@pytest.fixture
+def balance(
+    postgres_url: str, streamlit_server: Callable[..., StreamlitServer], tmp_path: Path
+) -> Iterator[Balance]:
+    """Start servers A and B with one debounce delay, and nginx in front of them.
+
+    Everything is stopped here, before the schema is dropped: a server's exit
+    flush must not find its tables gone.
+    """
+    if nginx_binary() is None:
+        pytest.skip("nginx is not installed (Debian: apt-get install nginx)")
+    started: list[tuple[LoadBalancer, dict[str, StreamlitServer]]] = []
+
+    def start(debounce: float) -> tuple[LoadBalancer, dict[str, StreamlitServer]]:
+        env = {
+            "SESSION_GUARD_DATABASE_URL": postgres_url,
+            "SESSION_GUARD_DEBOUNCE": str(debounce),
+            "SESSION_GUARD_SECRET": "load-balancer-secret",
+        }
+        servers = {
+            name: streamlit_server(APP, env={**env, "STSG_SERVER_NAME": name}) for name in SERVERS
+        }
+        root = tmp_path / "nginx"
+        root.mkdir()
+        balancer = LoadBalancer([s.port for s in servers.values()], root).start()
+        started.append((balancer, servers))
+        return balancer, servers
+
+    yield start
+    for balancer, servers in started:
+        balancer.stop()
+        for server in servers.values():
+            server.stop()
+
+
+def served_by(page: Page) -> str:
+    return page.locator("strong").first.inner_text()
+
+
+def open_on(context: BrowserContext, url: str, server: str) -> Page:
+    """A new tab of ``context`` whose WebSocket reached ``server``; the tabs that missed are closed."""
+    for _ in range(8):
+        page = context.new_page()
+        page.goto(url)
+        wait_for_run(page)
+        if served_by(page) == server:
+            return page
+        page.close()
+    raise AssertionError(f"no tab reached server {server} in 8 tries: the balancer does not balance")
+
+
+def session_cookie(context: BrowserContext) -> str:
+    tokens: list[str] = []
+
+    def cookie_set() -> bool:
+        tokens[:] = [c["value"] for c in context.cookies() if c["name"] == "stsg"]
+        return bool(tokens)
+
+    wait_until(cookie_set, 30, "the session cookie")
+    return tokens[0].split(".")[0]
+
+
+def commit(page: Page, key: str, value: str) -> None:
+    """Type into a wrapped field, commit it, and wait until the tab's server has taken it.
+
+    Only the server writes values into the guard's mirror, so the mirror
+    showing the value proves the server holds it.
+    """
+    field = page.locator(f".st-key-{key} input, .st-key-{key} textarea").first
+    field.fill(value)
+    field.press("Control+Enter" if key == "bio" else "Enter")
+
+    def mirrored() -> bool:
+        record: dict[str, Any] = read_mirror(page) or {}
+        return bool(record.get("forms", {}).get("profile", {}).get(key) == value)
+
+    wait_until(mirrored, 30, f"{key} in the mirror")
+
+
+def stored_profile(url: str, session_id: str) -> dict[str, Any]:
+    """The ``profile`` form of ``session_id`` as the database holds it, read with a connection of our own."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            state = connection.execute(
+                text("SELECT state FROM stsg_sessions WHERE session_id = :id"), {"id": session_id}
+            ).scalar()
+    except (ProgrammingError, OperationalError):
+        return {}
+    finally:
+        engine.dispose()
+    values: dict[str, Any] = {}
+    for change in (state or {}).get("changes", []):
+        path = change["p"]
+        if path[:2] == ["forms", "profile"] and not change.get("d"):
+            values[path[2]] = change["v"]
+    return values
+
+
+def test_tabs_on_two_servers_behind_nginx_keep_every_committed_edit(
+    stsg_browser: Browser, balance: Balance, postgres_url: str
+) -> None:
+    balancer, _ = balance(0.2)
+    context = stsg_browser.new_context()
+    on_a = open_on(context, balancer.url, "A")
+    session_id = session_cookie(context)
+    on_b = open_on(context, balancer.url, "B")
+    assert session_cookie(context) == session_id
+
+    commit(on_a, "name", "Ada")
+    commit(on_b, "email", "ada@example.org")
+    commit(on_a, "bio", "Analyst")
+
+    expected = {"name": "Ada", "email": "ada@example.org", "bio": "Analyst"}
+    with contextlib.suppress(AssertionError):
+        wait_until(lambda: stored_profile(postgres_url, session_id) == expected, 30, "every edit")
+    assert stored_profile(postgres_url, session_id) == expected
+    context.close()
+
+
+def test_a_server_killed_mid_session_loses_nothing_a_reload_on_the_other_restores(
+    stsg_browser: Browser, balance: Balance
+) -> None:
+    # A debounce far longer than the test: server A dies before it writes anything.
+    balancer, servers = balance(60)
+    context = stsg_browser.new_context()
+    page = open_on(context, balancer.url, "A")
+    commit(page, "name", "Grace")
+    commit(page, "bio", "Admiral")
+
+    servers["A"].stop(kill=True)
+    page.reload()
+    wait_for_run(page)
+
+    expect(page.locator("strong").first).to_have_text("B")
+    expect(page.locator(".st-key-name input")).to_have_value("Grace")
+    expect(page.locator(".st-key-bio textarea")).to_have_value("Admiral")
+    context.close()
