@@ -35,10 +35,7 @@ class Settings:
     """Seconds the write-behind engine waits to coalesce changes into one write."""
     secret: str | None
     """Key for signing the session cookie; None: one is generated and kept in the database."""
-    browser_debounce_ms: int = 150
     cookie_name: str = "stsg"
-    max_payload_bytes: int = 2_000_000
-    """Largest message from the browser that is even parsed; larger ones are dropped."""
 
 
 def _secrets_section() -> Mapping[str, Any]:

@@ -26,13 +26,12 @@ from typing import Any, Final
 
 import streamlit as st
 
-from . import component
 from .config import Settings, resolve_settings
 from .database import get_db_manager
-from .reconcile import Limits, read_message, restore_from_browser
+from .protocol import CookieSpec
 from .session import JSON, Path, UserSession, new_session_id
 from .session_persistence import get_persistence_engine
-from .signing import sign_session_id, verify_token
+from .signing import verify_token
 
 logger = logging.getLogger("st_session_guard")
 
@@ -49,7 +48,7 @@ class Connection:
     """The revision the tab's mirror has been sent up to; 0 before the first render."""
     last_seq: int = 0
     cookie_due: bool = True
-    cookie: component.CookieSpec | None = None
+    cookie: CookieSpec | None = None
     """The signed cookie, sent on every run: Streamlit hands a guard frame that
     loads late only the newest args, so a cookie sent once can be lost."""
     widgets: dict[str, Path] = field(default_factory=dict)
@@ -246,52 +245,15 @@ def current_session(connection: Connection) -> UserSession:
 
 
 def _receive(connection: Connection, session: UserSession) -> None:
-    limits = Limits(max_bytes=settings().max_payload_bytes)
-    raw = st.session_state.get(component.GUARD_KEY)
-    if raw is not None:
-        # A message is read once. Drawing the guard makes Streamlit deep-copy its value,
-        # which a rejected value nested a few hundred levels deep would make raise.
-        st.session_state[component.GUARD_KEY] = None
-    message = read_message(raw, session.session_id, connection.last_seq, limits)
-    if message is None:
-        return
-    connection.last_seq = message["seq"]
-    if message["type"] == "resync":
-        revision = message.get("revision")
-        connection.sent_revision = revision if isinstance(revision, int) and revision >= 0 else 0
-        return
-    draft_paths = {key: ("forms", *at) for key, at in session.draft_widgets.items()}
-    outcome = restore_from_browser(session, message, draft_paths, connection.excluded, limits)
-    if outcome.oldest is not None:
-        connection.sent_revision = min(connection.sent_revision, outcome.oldest - 1)
-        logger.info("st-session-guard: took %d newer values from the browser", outcome.applied)
+    from . import sync
+
+    sync.receive(connection, session)
 
 
 def _send(connection: Connection, session: UserSession) -> None:
-    base = connection.sent_revision
-    changes = [c.to_json() for c in session.changes_since(base)]
-    if connection.cookie_due or connection.cookie is None:
-        connection.cookie = {
-            "name": settings().cookie_name,
-            "value": sign_session_id(session.session_id, _secret()),
-            "max_age": int(settings().session_timeout),
-        }
-        connection.cookie_due = False
-    connection.sent_revision = session.revision
-    component.render_guard(
-        {
-            "v": component.PROTOCOL_VERSION,
-            "session_id": session.session_id,
-            "revision": session.revision,
-            "base": base,
-            "changes": changes,  # type: ignore[typeddict-item]
-            "cookie": connection.cookie,
-            "debounce_ms": settings().browser_debounce_ms,
-            "drafts": {key: list(at) for key, at in session.draft_widgets.items()},
-            "excluded": sorted(connection.excluded_keys),
-            "ack": connection.last_seq or None,
-        }
-    )
+    from . import sync
+
+    sync.send(connection, session)
 
 
 def _require_connection() -> Connection:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict
 from typing import Any
@@ -9,15 +10,15 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from st_session_guard.reconcile import (
+from st_session_guard.protocol import (
     Limits,
     Rejected,
-    apply_changes,
+    RestoreMessage,
     check_bounds,
     parse_change,
     read_message,
-    restore_from_browser,
 )
+from st_session_guard.reconcile import apply_changes, as_change, restore_from_browser
 from st_session_guard.session import Change, UserSession
 
 LIMITS = Limits()
@@ -49,6 +50,13 @@ def mirrored(session: UserSession) -> list[dict[str, Any]]:
     """The form fields as the browser would be sent them (other paths carry creation times)."""
     changes = (c.to_json() for c in session.changes_since(0) if c.path[0] == "forms")
     return sorted(changes, key=lambda c: str(c["p"]))
+
+
+def restore(session: UserSession, raw: dict[str, Any]) -> RestoreMessage:
+    """``raw`` as the server reads it, which must make it a restore."""
+    message = read_message(raw, session.session_id, 0, LIMITS)
+    assert message is not None and message["type"] == "restore"
+    return message
 
 
 def fresh() -> UserSession:
@@ -108,12 +116,14 @@ def test_no_browser_input_changes_a_server_owned_field(changes: list[Any], draft
     before = owned(session)
     message = {"v": 1, "seq": 1, "type": "restore", "session_id": session.session_id,
                "revision": 1, "changes": changes, "drafts": drafts}
-    restore_from_browser(session, message, {}, set(), LIMITS)
+    read = read_message(message, session.session_id, 0, LIMITS)
+    if read is not None and read["type"] == "restore":
+        restore_from_browser(session, read, {}, set())
     assert owned(session) == before
 
 
 def test_a_revision_from_the_future_is_clamped_to_now() -> None:
-    change = parse_change({"p": ["page"], "v": "x", "r": 2**60}, LIMITS)
+    change = as_change(parse_change({"p": ["page"], "v": "x", "r": 2**52}, LIMITS))
     assert change.revision <= time.time_ns() // 1_000_000
 
 
@@ -124,6 +134,23 @@ def test_only_user_editable_roots_are_accepted() -> None:
         except Rejected:
             continue
         raise AssertionError(f"{path!r} was accepted")
+
+
+def test_a_message_holding_nan_is_dropped_whole_and_changes_nothing(caplog: Any) -> None:
+    session = fresh()
+    message = {"v": 1, "seq": 1, "type": "restore", "session_id": session.session_id, "revision": 1,
+               "drafts": [], "changes": [{"p": ["forms", "f", "x"], "v": "NAN", "r": 1}]}
+    text = json.dumps(message).replace('"NAN"', "NaN")  # as the browser's JSON would carry it
+    assert read_message(json.loads(text), session.session_id, 0, LIMITS) is None
+    assert "non-finite" in caplog.text
+
+
+def test_a_draft_for_a_widget_the_server_did_not_name_is_dropped() -> None:
+    session = UserSession()
+    raw = {"v": 1, "seq": 1, "type": "restore", "session_id": session.session_id, "revision": 0,
+           "changes": [], "drafts": [{"key": "search", "value": "typed", "ts": 1}]}
+    outcome = restore_from_browser(session, restore(session, raw), {}, set())
+    assert (outcome.applied, outcome.dropped) == (0, 1)
 
 
 def test_oversized_and_deeply_nested_messages_are_rejected_without_recursion() -> None:
@@ -140,7 +167,7 @@ def test_oversized_and_deeply_nested_messages_are_rejected_without_recursion() -
 
 def test_messages_for_another_session_or_already_applied_are_ignored(caplog: Any) -> None:
     session = fresh()
-    base = {"v": 1, "type": "restore", "changes": [], "drafts": []}
+    base = {"v": 1, "type": "restore", "revision": 1, "changes": [], "drafts": []}
     assert read_message({**base, "seq": 1, "session_id": "other"}, session.session_id, 0, LIMITS) is None
     assert "another session" in caplog.text
     assert read_message({**base, "seq": 1, "session_id": session.session_id}, session.session_id, 1,
@@ -164,10 +191,10 @@ def test_a_draft_newer_than_its_field_is_taken_and_an_older_one_is_not() -> None
     paths = {"name_key": ("forms", "f", "name")}
     old = {"v": 1, "seq": 1, "type": "restore", "session_id": session.session_id, "revision": 0,
            "changes": [], "drafts": [{"key": "name_key", "value": "stale", "ts": committed_at - 1}]}
-    restore_from_browser(session, old, paths, set(), LIMITS)
+    restore_from_browser(session, restore(session, old), paths, set())
     assert session.get_form_state("f").data["name"] == "committed"
     new = {**old, "drafts": [{"key": "name_key", "value": "typed later", "ts": committed_at + 1}]}
-    restore_from_browser(session, new, paths, set(), LIMITS)
+    restore_from_browser(session, restore(session, new), paths, set())
     assert session.get_form_state("f").data["name"] == "typed later"
 
 
@@ -191,7 +218,7 @@ def test_a_tampered_undo_line_or_step_is_dropped_and_undo_still_works(caplog: An
     ]
     message = {"v": 1, "seq": 1, "type": "restore", "session_id": session.session_id,
                "revision": late, "changes": bad, "drafts": []}
-    outcome = restore_from_browser(session, message, {}, set(), LIMITS)
+    outcome = restore_from_browser(session, restore(session, message), {}, set())
     assert (outcome.applied, outcome.dropped) == (0, len(bad))
     assert caplog.text.count("dropped browser value") == len(bad)
     assert session.undo_form("f") and session.undo_form("f")

@@ -2,8 +2,7 @@
 // the server yet (no Enter, no blur). It is kept per widget key and offered
 // back to the server on the next page load.
 
-import type { DraftOut, DraftRecord, MirrorRecord, Path } from "./protocol";
-import { pathKey } from "./revisions";
+import { pathKey, type DraftOut, type DraftRecord, type MirrorRecord, type Path } from "./protocol";
 
 /** Widget key -> [form id, field], as the args' `drafts` carry it. */
 export type DraftPaths = Readonly<Record<string, readonly [string, string]>>;

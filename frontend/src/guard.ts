@@ -11,35 +11,26 @@ import {
   keyClass,
   liveDrafts,
 } from "./drafts";
-import {
-  clearSession,
-  getSession,
-  loadDrafts,
-  loadSession,
-  writeBatch,
-  type Batch,
-  type DraftKey,
-} from "./mirror";
+import { clearSession, getSession, loadDrafts, loadSession, writeBatch, type Batch, type DraftKey, type RecordPolicy } from "./mirror";
 import {
   PROTOCOL_VERSION,
+  isDraftRecord,
+  isObject,
+  isRevision,
+  parseArgs,
+  readMessage,
+  recordProblem,
+  upgradeRecord,
   type CookieArgs,
   type DraftRecord,
   type GuardArgs,
   type GuardMessage,
+  type Limits,
   type MirrorRecord,
+  type RestoreMessage,
+  type ResyncMessage,
 } from "./protocol";
-import {
-  applyArgs,
-  listedRevisions,
-  decide,
-  emptyRecord,
-  isChange,
-  isObject,
-  isRevision,
-  messageKey,
-} from "./revisions";
-
-export const DEFAULT_DEBOUNCE_MS = 150;
+import { applyArgs, listedRevisions, decide, emptyRecord, mergeRecords, messageKey } from "./revisions";
 
 export interface GuardDeps {
   /** Hands a message to Python; each one costs a rerun. */
@@ -57,43 +48,6 @@ export interface GuardDeps {
   openTimeoutMs?: number;
 }
 
-/** Args with every field checked and defaulted; undefined when they are unusable. */
-export function parseArgs(raw: unknown): GuardArgs | undefined {
-  if (!isObject(raw) || raw.v !== PROTOCOL_VERSION) return undefined;
-  if (typeof raw.session_id !== "string" || raw.session_id === "") return undefined;
-  const drafts: Record<string, [string, string]> = {};
-  if (isObject(raw.drafts)) {
-    for (const [key, at] of Object.entries(raw.drafts)) {
-      if (Array.isArray(at) && at.length === 2 && at.every((s) => typeof s === "string")) {
-        drafts[key] = [at[0] as string, at[1] as string];
-      }
-    }
-  }
-  return {
-    v: PROTOCOL_VERSION,
-    session_id: raw.session_id,
-    revision: isRevision(raw.revision) ? raw.revision : 0,
-    base: isRevision(raw.base) ? raw.base : 0,
-    changes: Array.isArray(raw.changes) ? raw.changes.filter(isChange) : [],
-    cookie: isCookieArgs(raw.cookie) ? raw.cookie : null,
-    debounce_ms: isRevision(raw.debounce_ms) ? raw.debounce_ms : DEFAULT_DEBOUNCE_MS,
-    drafts,
-    excluded: Array.isArray(raw.excluded)
-      ? raw.excluded.filter((key): key is string => typeof key === "string")
-      : [],
-    ack: isRevision(raw.ack) ? raw.ack : null,
-  };
-}
-
-function isCookieArgs(value: unknown): value is CookieArgs {
-  return (
-    isObject(value) &&
-    typeof value.name === "string" &&
-    typeof value.value === "string" &&
-    isRevision(value.max_age)
-  );
-}
-
 // RFC 6265 token and cookie-octet: anything else could smuggle in attributes.
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const COOKIE_VALUE = /^[\x21\x23-\x2B\x2D-\x3A\x3C-\x5B\x5D-\x7E]*$/;
@@ -103,6 +57,30 @@ export function cookieLine(cookie: CookieArgs, secure: boolean): string | undefi
   if (!COOKIE_NAME.test(cookie.name) || !COOKIE_VALUE.test(cookie.value)) return undefined;
   const line = `${cookie.name}=${cookie.value}; path=/; max-age=${Math.floor(cookie.max_age)}; SameSite=Lax`;
   return secure ? `${line}; Secure` : line;
+}
+
+/** How a stored record of `sessionId` is read under the server's bounds. */
+export function recordPolicy(sessionId: string, limits: Limits): RecordPolicy {
+  return {
+    upgrade: (value) => upgradeRecord(value, limits),
+    problem: (value) => recordProblem(value, sessionId, limits),
+  };
+}
+
+/**
+ * Writes `ours` over whatever the session's record holds. Another tab of the
+ * session may have stored newer paths since this tab read it: those are
+ * merged in, never overwritten; a stored value that cannot be read is replaced.
+ */
+export function storeOver(ours: MirrorRecord, limits: Limits): NonNullable<Batch["session"]> {
+  const policy = recordPolicy(ours.session_id, limits);
+  return {
+    id: ours.session_id,
+    update: (stored) => {
+      const theirs = policy.upgrade(stored);
+      return policy.problem(theirs) === undefined ? mergeRecords(theirs as MirrorRecord, ours) : ours;
+    },
+  };
 }
 
 function describe(error: unknown): string {
@@ -130,14 +108,15 @@ export class Guard {
   private peerRevision = 0;
   private firstRender = true;
   private warnedArgs = false;
-  private waitMs = DEFAULT_DEBOUNCE_MS;
+  /** The server's bounds, from the latest usable args. */
+  private limits: Limits | undefined;
   private queue: Promise<void> = Promise.resolve();
   private readonly writes: Debouncer;
 
   constructor(private readonly deps: GuardDeps) {
     this.writes = debounce(
       () => this.write(),
-      () => this.waitMs,
+      () => this.limits?.debounce_ms ?? 0,
     );
   }
 
@@ -168,7 +147,7 @@ export class Guard {
       if (line !== undefined) this.deps.setCookie(line);
       else this.deps.warn("st-session-guard: refusing a cookie with unsafe characters");
     }
-    this.waitMs = args.debounce_ms;
+    this.limits = args.limits;
     this.draftClasses = classesOf(args.drafts);
     this.excludedClasses = new Set(args.excluded.map(keyClass));
     this.queue = this.queue
@@ -211,14 +190,19 @@ export class Guard {
     const key = messageKey("catchup", this.serverRevision);
     if (this.sent.has(key)) return;
     this.sent.add(key);
+    this.post({ v: PROTOCOL_VERSION, type: "resync", session_id: record.session_id, revision: record.revision });
+  }
+
+  /** Sends a message with the next `seq`, unless the server would refuse it (a rerun for nothing). */
+  private post(message: Omit<RestoreMessage, "seq"> | Omit<ResyncMessage, "seq">): void {
+    const limits = this.limits;
+    const out = { ...message, seq: this.seq + 1 } as GuardMessage;
+    if (limits === undefined || readMessage(out, out.session_id, this.seq, limits) === undefined) {
+      this.deps.warn("st-session-guard: not sending a message the server would refuse");
+      return;
+    }
     this.seq += 1;
-    this.deps.send({
-      v: PROTOCOL_VERSION,
-      seq: this.seq,
-      type: "resync",
-      session_id: record.session_id,
-      revision: record.revision,
-    });
+    this.deps.send(out);
   }
 
   /** Writes whatever is pending now; for pagehide and hidden tabs. */
@@ -257,7 +241,7 @@ export class Guard {
   }
 
   private async process(args: GuardArgs): Promise<void> {
-    if (this.record?.session_id !== args.session_id) await this.load(args.session_id);
+    if (this.record?.session_id !== args.session_id) await this.load(args.session_id, args.limits);
     const record = this.record as MirrorRecord;
     const next = applyArgs(record, args);
     const drafts = this.firstRender ? liveDrafts(this.drafts.values(), args.drafts, next) : [];
@@ -291,12 +275,11 @@ export class Guard {
       return;
     }
     this.sent.add(messageKey(out.type, args.revision));
-    this.seq += 1;
-    this.deps.send({ ...out, seq: this.seq } as GuardMessage);
+    this.post(out);
   }
 
   /** Switches to a session: its stored record (if valid) and drafts become the mirror. */
-  private async load(sessionId: string): Promise<void> {
+  private async load(sessionId: string, limits: Limits): Promise<void> {
     // A pending write belongs to the previous session; let it land under its own id.
     if (this.record !== undefined) await this.flush();
     this.record = emptyRecord(sessionId);
@@ -305,8 +288,8 @@ export class Guard {
     if (db === undefined) return;
     try {
       const warn = (message: string): void => this.deps.warn(message);
-      const stored = await loadSession(db, sessionId, warn);
-      const drafts = await loadDrafts(db, sessionId, warn);
+      const stored = await loadSession(db, sessionId, recordPolicy(sessionId, limits), warn);
+      const drafts = await loadDrafts(db, sessionId, (v, k): v is DraftRecord => isDraftRecord(v, k, limits), warn);
       if (stored !== undefined) this.record = stored;
       // Typing captured while the database was opening is newer than what it held.
       for (const draft of drafts) {
@@ -367,9 +350,9 @@ export class Guard {
     const db = await this.open();
     if (db === undefined || this.storage !== "on") return;
     const batch: Batch = {};
-    if (this.recordDirty && this.record !== undefined) {
+    if (this.recordDirty && this.record !== undefined && this.limits !== undefined) {
       this.record = { ...this.record, updated_at: this.deps.now() };
-      batch.session = this.record;
+      batch.session = storeOver(this.record, this.limits);
       this.recordDirty = false;
     }
     const puts = [...this.draftPuts].flatMap((key) => this.drafts.get(key) ?? []);

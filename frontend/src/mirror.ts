@@ -2,10 +2,10 @@
 // one function that turns a request or a transaction into a promise. Layout as
 // docs/protocol.md fixes it, with out-of-line keys so anyone can read or plant
 // a record from devtools with a plain `store.get(id)` / `store.put(value, id)`.
+// No rules live here: what a stored value must be, and how two copies merge,
+// the caller passes in, the way idb-keyval's update(key, updater) takes an updater.
 
-import { SCHEMA_VERSION, type DraftRecord, type MirrorRecord } from "./protocol";
-import { upgradeRecord } from "./migrate";
-import { isObject, isRevision, mergeRecords, parsePathKey } from "./revisions";
+import type { DraftRecord, MirrorRecord } from "./protocol";
 
 export const DB_NAME = "st-session-guard";
 export const DB_VERSION = 1;
@@ -79,7 +79,8 @@ export function clearSession(db: IDBDatabase, sessionId: string): Promise<void> 
 }
 
 export interface Batch {
-  session?: MirrorRecord;
+  /** The session record to write: `update` turns the stored value (if any) into the one to put. */
+  session?: { id: string; update(stored: unknown): MirrorRecord };
   drafts?: readonly DraftRecord[];
   dropDrafts?: readonly DraftKey[];
 }
@@ -96,106 +97,60 @@ export async function writeBatch(db: IDBDatabase, batch: Batch): Promise<void> {
   const commit = (): void => {
     if (typeof tx.commit === "function") tx.commit();
   };
-  const ours = batch.session;
-  if (ours === undefined) {
+  const session = batch.session;
+  if (session === undefined) {
     commit();
     return done;
   }
-  // Read and write in one transaction: another tab of the session may have
-  // stored newer paths, which a plain put of our copy would throw away.
+  // Read and write in one transaction: another tab may have stored since.
   const sessions = tx.objectStore(SESSIONS);
-  const read = sessions.get(ours.session_id);
+  const read = sessions.get(session.id);
   read.onsuccess = () => {
-    const stored = upgradeRecord(read.result);
-    const merged =
-      sessionProblem(stored, ours.session_id) === undefined
-        ? mergeRecords(stored as MirrorRecord, ours)
-        : ours;
-    sessions.put(merged, ours.session_id);
+    sessions.put(session.update(read.result), session.id);
     commit();
   };
   return done;
 }
 
-/** The server's own bounds on what the browser sends (reconcile.Limits). */
-export const MAX_DEPTH = 32;
-export const MAX_BYTES = 2_000_000;
-
-/**
- * Why a value is beyond the bounds the server accepts, or undefined. A record
- * past them (tampered with, say) would only be sent back and refused, or
- * break the message channel itself, on every page load.
- */
-export function outOfBounds(value: unknown): string | undefined {
-  const stack: Array<[unknown, number]> = [[value, 1]];
-  while (stack.length > 0) {
-    const [node, depth] = stack.pop() as [unknown, number];
-    if (depth > MAX_DEPTH) return `nested deeper than ${MAX_DEPTH}`;
-    if (typeof node === "object" && node !== null) {
-      for (const child of Object.values(node)) stack.push([child, depth + 1]);
-    }
-  }
-  return JSON.stringify(value).length > MAX_BYTES ? `larger than ${MAX_BYTES} bytes` : undefined;
-}
-
-/** Why a stored session value cannot be used, or undefined when it can. */
-export function sessionProblem(value: unknown, sessionId: string): string | undefined {
-  if (!isObject(value)) return "not an object";
-  if (value.schema !== SCHEMA_VERSION) {
-    return `schema ${JSON.stringify(value.schema)}, expected ${SCHEMA_VERSION}`;
-  }
-  const ok =
-    value.session_id === sessionId &&
-    isRevision(value.revision) &&
-    typeof value.updated_at === "number" &&
-    isObject(value.forms) &&
-    isObject(value.form_meta) &&
-    isObject(value.snapshots) &&
-    isObject(value.revs) &&
-    Object.entries(value.revs).every(([k, r]) => isRevision(r) && parsePathKey(k) !== undefined);
-  return ok ? undefined : "malformed";
-}
-
-export function isDraftRecord(value: unknown, [sessionId, key]: DraftKey): value is DraftRecord {
-  return (
-    isObject(value) &&
-    value.session_id === sessionId &&
-    value.key === key &&
-    typeof value.value === "string" &&
-    isRevision(value.ts)
-  );
+/** How a stored session value is read: brought up to date, then checked. */
+export interface RecordPolicy {
+  upgrade(value: unknown): unknown;
+  /** Why the value cannot be used, or undefined when it can. */
+  problem(value: unknown): string | undefined;
 }
 
 /**
- * The stored record of a session, validated. One that cannot be used is
- * deleted with one warning and reported as absent: the server holds the
- * truth, so dropping a bad mirror loses at most what the server also lost.
+ * The stored record of a session, as the policy reads it. One that cannot be
+ * used is deleted with one warning and reported as absent: the server holds
+ * the truth, so dropping a bad mirror loses at most what the server also lost.
  */
 export async function loadSession(
   db: IDBDatabase,
   sessionId: string,
+  policy: RecordPolicy,
   warn: (message: string) => void,
 ): Promise<MirrorRecord | undefined> {
-  const value = upgradeRecord(await getSession(db, sessionId));
+  const value = policy.upgrade(await getSession(db, sessionId));
   if (value === undefined) return undefined;
-  const problem = sessionProblem(value, sessionId) ?? outOfBounds(value);
+  const problem = policy.problem(value);
   if (problem === undefined) return value as MirrorRecord;
   warn(`st-session-guard: deleting the stored mirror of this session (${problem})`);
   await delSession(db, sessionId);
   return undefined;
 }
 
-/** A session's valid drafts; invalid ones are deleted with one warning for all of them. */
+/** A session's drafts that `isDraft` accepts; the others are deleted with one warning for all. */
 export async function loadDrafts(
   db: IDBDatabase,
   sessionId: string,
+  isDraft: (value: unknown, key: DraftKey) => value is DraftRecord,
   warn: (message: string) => void,
 ): Promise<DraftRecord[]> {
   const good: DraftRecord[] = [];
   const bad: IDBValidKey[] = [];
   for (const { key, value } of await getDrafts(db, sessionId)) {
     const k = Array.isArray(key) && key.length === 2 ? (key as unknown as DraftKey) : undefined;
-    if (k !== undefined && isDraftRecord(value, k)) good.push(value);
+    if (k !== undefined && isDraft(value, k)) good.push(value);
     else bad.push(key);
   }
   if (bad.length > 0) {

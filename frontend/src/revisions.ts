@@ -1,11 +1,13 @@
 // Pure merge rules of the mirror: no I/O, no clock, inputs never mutated.
+// Inputs have passed protocol.ts (parseArgs, recordProblem) before they get here.
 // Records are updated copy-on-write along the changed paths only, so applying
 // one change to a large session copies a handful of small objects.
 
 import {
-  PATH_ROOTS,
   PROTOCOL_VERSION,
   SCHEMA_VERSION,
+  isObject,
+  pathKey,
   type Change,
   type DraftOut,
   type GuardArgs,
@@ -18,8 +20,6 @@ import {
 
 type Obj = Record<string, unknown>;
 
-const OBJECT_ROOTS: ReadonlySet<string> = new Set(["forms", "form_meta", "snapshots"]);
-
 export function emptyRecord(sessionId: string): MirrorRecord {
   return {
     schema: SCHEMA_VERSION,
@@ -31,46 +31,6 @@ export function emptyRecord(sessionId: string): MirrorRecord {
     snapshots: {},
     revs: {},
   };
-}
-
-export function isObject(value: unknown): value is Obj {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-export function isRevision(value: unknown): value is number {
-  return typeof value === "number" && Number.isFinite(value) && value >= 0;
-}
-
-/**
- * A path must start at a mirrored root, and the object roots need a key below
- * them so that `forms` and friends always stay objects. `__proto__` is refused
- * because assigning it would swap a record's prototype instead of storing data.
- */
-export function isPath(value: unknown): value is Path {
-  if (!Array.isArray(value) || value.length === 0) return false;
-  if (!value.every((s) => typeof s === "string" && s !== "__proto__")) return false;
-  const root = value[0] as string;
-  if (!(PATH_ROOTS as readonly string[]).includes(root)) return false;
-  return !OBJECT_ROOTS.has(root) || value.length >= 2;
-}
-
-export function isChange(value: unknown): value is Change {
-  if (!isObject(value) || !isPath(value.p) || !isRevision(value.r)) return false;
-  return value.d === true || value.v !== undefined;
-}
-
-/** The key of a path in `revs`, as docs/protocol.md fixes it. */
-export function pathKey(path: Path): string {
-  return JSON.stringify(path);
-}
-
-export function parsePathKey(key: string): Path | undefined {
-  try {
-    const path: unknown = JSON.parse(key);
-    return isPath(path) ? path : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** The value at a path, or undefined when nothing (or a tombstone) is there. */
@@ -132,15 +92,14 @@ function holds(record: MirrorRecord, change: Change): boolean {
  * when its `r` is at least the path's current revision (ties go to the
  * incoming change, which is the server's). A deletion removes the value but
  * keeps the path's revision in `revs` as a tombstone, so an older write that
- * arrives later cannot bring the value back. Malformed changes are skipped.
+ * arrives later cannot bring the value back.
  * Returns the input record itself when nothing changed.
  */
-export function applyChanges(record: MirrorRecord, changes: readonly unknown[]): MirrorRecord {
+export function applyChanges(record: MirrorRecord, changes: readonly Change[]): MirrorRecord {
   let next = record;
   let revs: Record<string, number> | undefined;
   let revision = record.revision;
   for (const change of changes) {
-    if (!isChange(change)) continue;
     const key = pathKey(change.p);
     const current = (revs ?? record.revs)[key];
     if (current !== undefined && change.r < current) continue;
@@ -162,10 +121,9 @@ export function applyChanges(record: MirrorRecord, changes: readonly unknown[]):
  * lose it, since a fresh page view already moves that revision past every
  * path the mirror holds.
  */
-export function listedRevisions(changes: readonly unknown[]): Map<string, number> {
+export function listedRevisions(changes: readonly Change[]): Map<string, number> {
   const listed = new Map<string, number>();
   for (const change of changes) {
-    if (!isChange(change)) continue;
     const key = pathKey(change.p);
     listed.set(key, Math.max(listed.get(key) ?? 0, change.r));
   }
@@ -207,8 +165,7 @@ export function newerChanges(
   const out: Change[] = [];
   for (const [key, r] of Object.entries(record.revs)) {
     if (r <= (typeof server === "number" ? server : (server.get(key) ?? 0))) continue;
-    const p = parsePathKey(key);
-    if (p === undefined) continue;
+    const p = JSON.parse(key) as Path;
     const v = valueAt(record, p);
     out.push(v === undefined ? { p, v: null, r, d: true } : { p, v, r });
   }

@@ -1,9 +1,10 @@
 import { IDBFactory } from "fake-indexeddb";
 import { describe, expect, it } from "vitest";
-import { cookieLine, Guard, parseArgs, type GuardDeps } from "../src/guard";
+import { cookieLine, Guard, type GuardDeps } from "../src/guard";
 import { getSession, loadDrafts, openMirror, request, SESSIONS, writeBatch } from "../src/mirror";
-import { SCHEMA_VERSION, type Change, type GuardArgs, type GuardMessage } from "../src/protocol";
+import { parseArgs, SCHEMA_VERSION, type Change, type GuardArgs, type GuardMessage } from "../src/protocol";
 import { applyChanges, emptyRecord } from "../src/revisions";
+import { isDraft, LIMITS, replacing } from "./vectors";
 
 const SID = "a".repeat(64);
 const NAME = ["forms", "contact", "name"] as const;
@@ -17,7 +18,7 @@ function args(over: Partial<GuardArgs> = {}): GuardArgs {
     base: 0,
     changes: [{ p: NAME, v: "Ada", r: 100 }],
     cookie: null,
-    debounce_ms: 5,
+    limits: { ...LIMITS, debounce_ms: 5 },
     drafts: { name_w: ["contact", "name"] },
     excluded: [],
     ack: null,
@@ -64,13 +65,13 @@ function harness(factory = new IDBFactory(), over: Partial<GuardDeps> = {}): Har
 async function seed(factory: IDBFactory, changes: Change[], revision?: number): Promise<void> {
   const db = await openMirror(factory);
   const record = applyChanges(emptyRecord(SID), changes);
-  await writeBatch(db, { session: revision === undefined ? record : { ...record, revision } });
+  await writeBatch(db, { session: replacing(revision === undefined ? record : { ...record, revision }) });
   db.close();
 }
 
 async function stored(factory: IDBFactory) {
   const db = await openMirror(factory);
-  const [record, drafts] = [await getSession(db, SID), await loadDrafts(db, SID, () => {})];
+  const [record, drafts] = [await getSession(db, SID), await loadDrafts(db, SID, isDraft, () => {})];
   db.close();
   return { record, drafts };
 }
@@ -176,10 +177,10 @@ describe("the guard", () => {
 
   it("writes many renders inside one debounce window as one transaction", async () => {
     const h = harness();
-    await h.guard.render(args({ debounce_ms: 10_000 }));
+    await h.guard.render(args({ limits: { ...LIMITS, debounce_ms: 10_000 } }));
     for (let r = 101; r <= 150; r++) {
       await h.guard.render(
-        args({ base: r - 1, revision: r, debounce_ms: 10_000, changes: [{ p: NAME, v: `v${r}`, r }] }),
+        args({ base: r - 1, revision: r, limits: { ...LIMITS, debounce_ms: 10_000 }, changes: [{ p: NAME, v: `v${r}`, r }] }),
       );
     }
     expect(h.writes()).toBe(0);
@@ -377,17 +378,19 @@ describe("render args and cookies", () => {
     expect(parseArgs({ ...args(), v: 2 })).toBeUndefined();
     expect(parseArgs({ ...args(), session_id: "" })).toBeUndefined();
     expect(parseArgs("nope")).toBeUndefined();
+    const { limits: _, ...withoutLimits } = args();
+    expect(parseArgs(withoutLimits)).toBeUndefined();
   });
 
   it("fills in defaults for missing optional fields", () => {
-    expect(parseArgs({ v: 1, session_id: SID })).toEqual({
+    expect(parseArgs({ v: 1, session_id: SID, limits: LIMITS })).toEqual({
       v: 1,
       session_id: SID,
       revision: 0,
       base: 0,
       changes: [],
       cookie: null,
-      debounce_ms: 150,
+      limits: LIMITS,
       drafts: {},
       excluded: [],
       ack: null,

@@ -8,14 +8,15 @@ import {
   getSession,
   loadDrafts,
   loadSession,
-  MAX_BYTES,
   openMirror,
   request,
   SESSIONS,
   writeBatch,
 } from "../src/mirror";
+import { storeOver } from "../src/guard";
 import type { DraftRecord } from "../src/protocol";
 import { applyChanges, emptyRecord } from "../src/revisions";
+import { isDraft, LIMITS, policy, replacing } from "./vectors";
 
 let db: IDBDatabase;
 beforeEach(async () => {
@@ -49,17 +50,17 @@ describe("the IndexedDB mirror", () => {
   it("deletes a stored record nested deeper or larger than the server accepts, with a warning", async () => {
     let deep: unknown = "leaf";
     for (let i = 0; i < 1_000; i += 1) deep = [deep];
-    const huge = "x".repeat(MAX_BYTES);
+    const huge = "x".repeat(LIMITS.max_bytes);
     for (const bad of [deep, huge]) {
-      const tampered = applyChanges(record, [{ p: ["forms", "contact", "bio"], v: bad, r: 20 }]);
+      const tampered = applyChanges(record, [{ p: ["forms", "contact", "bio"], v: bad as string, r: 20 }]);
       await put(SESSIONS, tampered, "s1");
       const warn = vi.fn();
-      expect(await loadSession(db, "s1", warn)).toBeUndefined();
+      expect(await loadSession(db, "s1", policy("s1"), warn)).toBeUndefined();
       expect(warn).toHaveBeenCalledTimes(1);
       expect(await getSession(db, "s1")).toBeUndefined();
     }
     await put(SESSIONS, record, "s1");
-    expect(await loadSession(db, "s1", vi.fn())).toEqual(record);
+    expect(await loadSession(db, "s1", policy("s1"), vi.fn())).toEqual(record);
   });
 
   it("rejects when the browser has no IndexedDB", async () => {
@@ -67,10 +68,10 @@ describe("the IndexedDB mirror", () => {
   });
 
   it("round-trips a session record keyed by its session id", async () => {
-    await writeBatch(db, { session: record });
+    await writeBatch(db, { session: storeOver(record, LIMITS) });
     expect(await getSession(db, "s1")).toEqual(record);
     const warn = vi.fn();
-    expect(await loadSession(db, "s1", warn)).toEqual(record);
+    expect(await loadSession(db, "s1", policy("s1"), warn)).toEqual(record);
     expect(warn).not.toHaveBeenCalled();
   });
 
@@ -78,63 +79,70 @@ describe("the IndexedDB mirror", () => {
     await writeBatch(db, { drafts: [draft("s1", "a"), draft("s1", "b"), draft("s2", "a")] });
     const raw = db.transaction(DRAFTS).objectStore(DRAFTS).get(["s1", "b"]);
     expect(await request(raw)).toEqual(draft("s1", "b"));
-    const drafts = await loadDrafts(db, "s1", vi.fn());
+    const drafts = await loadDrafts(db, "s1", isDraft, vi.fn());
     expect(drafts.map((d) => d.key).sort()).toEqual(["a", "b"]);
   });
 
   it("puts and deletes drafts together with the record in one batch", async () => {
     await writeBatch(db, { drafts: [draft("s1", "a"), draft("s1", "b")] });
-    await writeBatch(db, { session: record, dropDrafts: [["s1", "a"]] });
+    await writeBatch(db, { session: replacing(record), dropDrafts: [["s1", "a"]] });
     expect(await getSession(db, "s1")).toEqual(record);
-    expect((await loadDrafts(db, "s1", vi.fn())).map((d) => d.key)).toEqual(["b"]);
+    expect((await loadDrafts(db, "s1", isDraft, vi.fn())).map((d) => d.key)).toEqual(["b"]);
   });
 
   it("clearing a session removes its record and drafts and nothing else", async () => {
     await writeBatch(db, {
-      session: record,
+      session: replacing(record),
       drafts: [draft("s1", "a"), draft("s2", "a")],
     });
-    await writeBatch(db, { session: { ...record, session_id: "s2" } });
+    await writeBatch(db, { session: replacing({ ...record, session_id: "s2" }) });
     await clearSession(db, "s1");
     expect(await getSession(db, "s1")).toBeUndefined();
-    expect(await loadDrafts(db, "s1", vi.fn())).toEqual([]);
+    expect(await loadDrafts(db, "s1", isDraft, vi.fn())).toEqual([]);
     expect(await getSession(db, "s2")).toBeDefined();
-    expect(await loadDrafts(db, "s2", vi.fn())).toHaveLength(1);
+    expect(await loadDrafts(db, "s2", isDraft, vi.fn())).toHaveLength(1);
   });
 
   it("deletes a record of a schema version it does not know with one warning", async () => {
     await put(SESSIONS, { ...record, schema: 99 }, "s1");
     const warn = vi.fn();
-    expect(await loadSession(db, "s1", warn)).toBeUndefined();
+    expect(await loadSession(db, "s1", policy("s1"), warn)).toBeUndefined();
     expect(warn).toHaveBeenCalledOnce();
     expect(warn.mock.calls[0]?.[0]).toMatch(/^st-session-guard: .*schema 99/);
     expect(await getSession(db, "s1")).toBeUndefined();
   });
 
-  it("reads a layout 1 record without its one-path undo histories", async () => {
+  it("reads a layout 1 record with its one-path undo history as one path per step", async () => {
+    const step = [["name", false, null, true, "Ada"]];
     const layout1 = {
       ...record,
       schema: 1,
-      snapshots: { contact: { undo: [[["name", false, null, true, "Ada"]]], redo: [] } },
+      snapshots: { contact: { undo: [step], redo: [] } },
       revs: { ...record.revs, '["snapshots","contact"]': 11 },
     };
     await put(SESSIONS, layout1, "s1");
     const warn = vi.fn();
-    expect(await loadSession(db, "s1", warn)).toEqual(record);
+    const read = await loadSession(db, "s1", policy("s1"), warn);
+    expect(read?.forms).toEqual(record.forms);
+    expect(read?.snapshots).toEqual({
+      contact: { saved: [], line: { lo: 0, at: 1, hi: 1 }, "1": { n: 1, step } },
+    });
+    expect(read?.revs['["snapshots","contact","1"]']).toBe(11);
     expect(warn).not.toHaveBeenCalled();
   });
 
-  it("merges a newer layout 1 record another tab stored, minus its old histories", async () => {
+  it("merges a newer layout 1 record another tab stored, its history brought to layout 2", async () => {
     const other = applyChanges(emptyRecord("s1"), [
       { p: ["forms", "contact", "email"], v: "a@b", r: 20 },
     ]);
     const layout1 = { ...other, schema: 1, snapshots: { c: {} } };
     await put(SESSIONS, { ...layout1, revs: { ...other.revs, '["snapshots","c"]': 21 } }, "s1");
-    await writeBatch(db, { session: record });
+    await writeBatch(db, { session: storeOver(record, LIMITS) });
     const stored = (await getSession(db, "s1")) as typeof record;
     expect(stored.schema).toBe(2);
     expect(stored.forms).toEqual({ contact: { name: "Ada", email: "a@b" } });
     expect(Object.keys(stored.revs)).not.toContain('["snapshots","c"]');
+    expect(stored.revs['["snapshots","c","line"]']).toBe(21);
   });
 
   it.each([
@@ -149,7 +157,7 @@ describe("the IndexedDB mirror", () => {
   ])("deletes a malformed record (%s) with one warning", async (_, value) => {
     await put(SESSIONS, value, "s1");
     const warn = vi.fn();
-    expect(await loadSession(db, "s1", warn)).toBeUndefined();
+    expect(await loadSession(db, "s1", policy("s1"), warn)).toBeUndefined();
     expect(warn).toHaveBeenCalledOnce();
     expect(await getSession(db, "s1")).toBeUndefined();
   });
@@ -159,9 +167,9 @@ describe("the IndexedDB mirror", () => {
     await put(DRAFTS, { ...draft("s1", "bad"), value: 3 }, ["s1", "bad"]);
     await put(DRAFTS, draft("s1", "other key"), ["s1", "mismatch"]);
     const warn = vi.fn();
-    const drafts = await loadDrafts(db, "s1", warn);
+    const drafts = await loadDrafts(db, "s1", isDraft, warn);
     expect(drafts.map((d) => d.key)).toEqual(["good"]);
     expect(warn).toHaveBeenCalledOnce();
-    expect(await loadDrafts(db, "s1", vi.fn())).toHaveLength(1);
+    expect(await loadDrafts(db, "s1", isDraft, vi.fn())).toHaveLength(1);
   });
 });

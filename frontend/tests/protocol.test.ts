@@ -1,0 +1,157 @@
+// The protocol as the browser reads it, held to the shared vectors that
+// Python's tests/test_protocol.py reads too.
+import { describe, expect, it } from "vitest";
+import {
+  boundsProblem,
+  isPath,
+  parseArgs,
+  readMessage,
+  upgradeChanges,
+  upgradeRecord,
+} from "../src/protocol";
+import { LIMITS, vectors, type Case } from "./vectors";
+
+/** JSON text as a browser parses it: NaN and Infinity are errors (undefined here). */
+function parse(text: string): { value: unknown } | undefined {
+  try {
+    return { value: JSON.parse(text) as unknown };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A large bound-case from its compact description in the vectors. */
+function generate(gen: Record<string, number>): unknown {
+  const [[kind, n]] = Object.entries(gen) as [[string, number]];
+  if (kind === "bytes") return "x".repeat(n - 2);
+  if (kind === "depth") {
+    let value: unknown = [];
+    for (let i = 1; i < n; i += 1) value = [value];
+    return value;
+  }
+  if (kind === "items") return new Array(n - 1).fill(0);
+  const message = { v: 1, seq: 1, type: "restore", session_id: "S", revision: 1, changes: [] as unknown[], drafts: [] as unknown[] };
+  if (kind === "changes") message.changes = Array.from({ length: n }, () => ({ p: ["page"], v: 1, r: 1 }));
+  else if (kind === "drafts") message.drafts = Array.from({ length: n }, () => ({ key: "k", value: "x", ts: 1 }));
+  else throw new Error(`unknown generator ${kind}`);
+  return message;
+}
+
+const verdict = (ok: boolean): Case["expect"] => (ok ? "accept" : "reject");
+
+describe("the shared protocol vectors", () => {
+  it.each(vectors("paths.json").cases)("path: $name", (c) => {
+    expect(verdict(isPath(c.path, LIMITS))).toBe(c.expect);
+  });
+
+  it.each(vectors("bounds.json").cases)("bounds: $name", (c) => {
+    let value: unknown;
+    if (c.gen !== undefined) value = generate(c.gen as Record<string, number>);
+    else if (typeof c.json === "string") {
+      const parsed = parse(c.json);
+      if (parsed === undefined) return expect("reject").toBe(c.expect);
+      value = parsed.value;
+    } else value = c.value;
+    expect(verdict(boundsProblem(value, LIMITS) === undefined)).toBe(c.expect);
+  });
+
+  it.each(vectors("messages.json").cases)("message: $name", (c) => {
+    let raw: unknown = c.message;
+    if (typeof c.json === "string") {
+      const parsed = parse(c.json);
+      if (parsed === undefined) return expect("reject").toBe(c.expect);
+      raw = parsed.value;
+    } else if (typeof c.message === "object" && c.message !== null && "gen" in c.message) {
+      raw = generate((c.message as { gen: Record<string, number> }).gen);
+    }
+    const message = readMessage(raw, "S", (c.last_seq as number | undefined) ?? 0, LIMITS);
+    expect(verdict(message !== undefined)).toBe(c.expect);
+    if (message?.type === "restore") {
+      if (c.changes !== undefined) expect(message.changes.length).toBe(c.changes);
+      if (c.drafts !== undefined) expect(message.drafts.length).toBe(c.drafts);
+    }
+  });
+
+  it.each(vectors("args.json").cases)("args: $name", (c) => {
+    let raw: unknown = c.args;
+    if (typeof c.json === "string") {
+      const parsed = parse(c.json);
+      if (parsed === undefined) return expect("reject").toBe(c.expect);
+      raw = parsed.value;
+    }
+    const args = parseArgs(raw);
+    expect(verdict(args !== undefined)).toBe(c.expect);
+    if (args !== undefined) {
+      if (c.changes !== undefined) expect(args.changes.length).toBe(c.changes);
+      if (c.drafts !== undefined) expect(Object.keys(args.drafts).length).toBe(c.drafts);
+      if (c.cookie !== undefined) expect(args.cookie !== null).toBe(c.cookie);
+    }
+  });
+
+  it.each(vectors("records.json").cases)("record: $name", (c) => {
+    const upgraded = upgradeChanges(c.schema, c.changes, LIMITS);
+    expect(verdict(upgraded !== undefined)).toBe(c.expect);
+    if (upgraded !== undefined) expect(upgraded).toEqual(c.upgraded);
+  });
+});
+
+describe("mirror records of older layouts", () => {
+  it("bring a layout 1 history into one path per step, as the change-list migration does", () => {
+    const history = { snapshots: [], undo: [[["n", false, null, true, 1]]], redo: [] };
+    const v1 = {
+      schema: 1,
+      session_id: "S",
+      revision: 7,
+      updated_at: 1,
+      page: "home",
+      forms: { f: { n: 1 } },
+      form_meta: {},
+      snapshots: { f: history },
+      revs: { '["page"]': 3, '["forms","f","n"]': 5, '["snapshots","f"]': 7, '["navigation"]': 2 },
+    };
+    expect(upgradeRecord(v1, LIMITS)).toEqual({
+      schema: 2,
+      session_id: "S",
+      revision: 7,
+      updated_at: 1,
+      page: "home",
+      forms: { f: { n: 1 } },
+      form_meta: {},
+      snapshots: { f: { saved: [], line: { lo: 0, at: 1, hi: 1 }, "1": { n: 1, step: history.undo[0] } } },
+      revs: {
+        '["page"]': 3,
+        '["forms","f","n"]': 5,
+        '["navigation"]': 2,
+        '["snapshots","f","saved"]': 7,
+        '["snapshots","f","line"]': 7,
+        '["snapshots","f","1"]': 7,
+      },
+    });
+  });
+
+  it("leave a record of an unknown or malformed layout as it is, for the reader to refuse", () => {
+    for (const value of [{ schema: 3, revs: {} }, { schema: 1, revs: { "[": 1 } }, { schema: 1 }, "x", null]) {
+      expect(upgradeRecord(value, LIMITS)).toBe(value);
+    }
+  });
+});
+
+describe("render args", () => {
+  it("leave out changes outside the mirrored roots or of malformed shape", () => {
+    const args = parseArgs({
+      v: 1,
+      session_id: "S",
+      limits: LIMITS,
+      changes: [
+        { p: ["roles"], v: ["admin"], r: 10 },
+        { p: ["forms"], v: "not an object", r: 10 },
+        { p: ["forms", "__proto__", "x"], v: 1, r: 10 },
+        { p: ["page"], v: "home", r: -1 },
+        { p: "page", v: "home", r: 10 },
+        null,
+        { p: ["page"], v: "home", r: 10 },
+      ],
+    });
+    expect(args?.changes).toEqual([{ p: ["page"], v: "home", r: 10 }]);
+  });
+});

@@ -1,0 +1,72 @@
+"""The protocol pump of one script run: read the guard's message, then send it the run's args."""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+import streamlit as st
+
+from . import component
+from .manager import Connection, _secret, settings
+from .protocol import PROTOCOL_VERSION, Limits, limits_args, read_args, read_message
+from .reconcile import restore_from_browser
+from .session import UserSession
+from .signing import sign_session_id
+
+logger = logging.getLogger("st_session_guard")
+
+LIMITS: Final = Limits()
+"""The bounds this server enforces on the browser, and sends it so it keeps to them too."""
+
+
+def receive(connection: Connection, session: UserSession) -> None:
+    """Apply the message the guard sent since the last run, if there is one to act on."""
+    raw = st.session_state.get(component.GUARD_KEY)
+    if raw is not None:
+        # A message is read once. Drawing the guard makes Streamlit deep-copy its value,
+        # which a rejected value nested a few hundred levels deep would make raise.
+        st.session_state[component.GUARD_KEY] = None
+    message = read_message(raw, session.session_id, connection.last_seq, LIMITS)
+    if message is None:
+        return
+    connection.last_seq = message["seq"]
+    if message["type"] == "resync":
+        connection.sent_revision = message["revision"]
+        return
+    draft_paths = {key: ("forms", *at) for key, at in session.draft_widgets.items()}
+    outcome = restore_from_browser(session, message, draft_paths, connection.excluded)
+    if outcome.oldest is not None:
+        connection.sent_revision = min(connection.sent_revision, outcome.oldest - 1)
+        logger.info("st-session-guard: took %d newer values from the browser", outcome.applied)
+
+
+def send(connection: Connection, session: UserSession) -> None:
+    """Draw the guard with every change the tab has not been sent, the cookie and the bounds."""
+    base = connection.sent_revision
+    changes = [c.to_json() for c in session.changes_since(base)]
+    if connection.cookie_due or connection.cookie is None:
+        connection.cookie = {
+            "name": settings().cookie_name,
+            "value": sign_session_id(session.session_id, _secret()),
+            "max_age": int(settings().session_timeout),
+        }
+        connection.cookie_due = False
+    connection.sent_revision = session.revision
+    args = read_args(
+        {
+            "v": PROTOCOL_VERSION,
+            "session_id": session.session_id,
+            "revision": session.revision,
+            "base": base,
+            "changes": changes,
+            "cookie": connection.cookie,
+            "limits": limits_args(LIMITS),
+            "drafts": {key: list(at) for key, at in session.draft_widgets.items()},
+            "excluded": sorted(connection.excluded_keys),
+            "ack": connection.last_seq or None,
+        }
+    )
+    if args is None:
+        raise RuntimeError("st-session-guard built component args it cannot read")
+    component.render_guard(args)
