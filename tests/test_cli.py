@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from support import Outage
 
 from st_session_guard.cli import main
-from st_session_guard.persistence import SessionPersistenceEngine, sessions
+from st_session_guard.models import sessions
+from st_session_guard.persistence import SessionPersistenceEngine
 from st_session_guard.session import UserSession
 
 MakeEngine = Callable[..., SessionPersistenceEngine]
