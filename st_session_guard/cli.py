@@ -19,7 +19,9 @@ progress to stderr, so ``inspect`` and ``stats --json`` pipe cleanly.
 from __future__ import annotations
 
 import json
+import re
 import sys
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -33,6 +35,10 @@ from .database import DatabaseManager, describe_error
 from .persistence import CLEANUP_BATCH, SessionPersistenceEngine
 
 EXIT_FAILURE = 1
+
+_NON_ASCII: re.Pattern[str] = re.compile(r"[^\x00-\x7f]")
+_INVISIBLE: frozenset[str] = frozenset({"Cc", "Cf", "Zl", "Zp"})
+"""Unicode categories a terminal acts on or hides: C1 controls, bidi overrides, line separators."""
 
 
 @dataclass
@@ -185,7 +191,20 @@ def inspect(store: Store, session_id: str) -> None:
     state = queries.stored_state(store.db, session_id)
     if state is None:
         fail(f"no live session {session_id!r} (unknown, expired or deleted)")
-    click.echo(json.dumps(state, indent=2, sort_keys=True, ensure_ascii=False))
+    click.echo(escape_invisible(json.dumps(state, indent=2, sort_keys=True, ensure_ascii=False)))
+
+
+def escape_invisible(text: str) -> str:
+    """JSON text with every character of an ``_INVISIBLE`` category written as its ``\\u`` escape.
+
+    Stored values come from browsers: printed raw, a bidi override or a C1
+    control would reorder or hide what the reader sees. The result is the same JSON.
+    """
+    def escaped(match: re.Match[str]) -> str:
+        char = match.group()
+        return json.dumps(char)[1:-1] if unicodedata.category(char) in _INVISIBLE else char
+
+    return _NON_ASCII.sub(escaped, text)
 
 
 @main.command()
