@@ -19,7 +19,9 @@ progress to stderr, so ``inspect`` and ``stats --json`` pipe cleanly.
 from __future__ import annotations
 
 import json
+import re
 import sys
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
@@ -27,12 +29,16 @@ from typing import Any, NoReturn
 import click
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from . import admin
+from . import queries
 from .config import resolve_settings
-from .database import DatabaseManager
+from .database import DatabaseManager, describe_error
 from .persistence import CLEANUP_BATCH, SessionPersistenceEngine
 
 EXIT_FAILURE = 1
+
+_NON_ASCII: re.Pattern[str] = re.compile(r"[^\x00-\x7f]")
+_INVISIBLE: frozenset[str] = frozenset({"Cc", "Cf", "Zl", "Zp"})
+"""Unicode categories a terminal acts on or hides: C1 controls, bidi overrides, line separators."""
 
 
 @dataclass
@@ -72,12 +78,6 @@ def fail(message: str) -> NoReturn:
     sys.exit(EXIT_FAILURE)
 
 
-def _describe(error: BaseException) -> str:
-    original = getattr(error, "orig", None) or error
-    lines = str(original).strip().splitlines()
-    return f"{type(original).__name__}: {lines[0] if lines else ''}"
-
-
 def _database_errors_fail(command: Callable[..., Any]) -> Callable[..., Any]:
     """An unreachable database is a failure (exit 1) with a one-line reason, not a traceback."""
 
@@ -85,7 +85,7 @@ def _database_errors_fail(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except DBAPIError as error:
-            fail(f"database unavailable: {_describe(error)}")
+            fail(f"database unavailable: {describe_error(error)}")
 
     run.__name__, run.__doc__ = command.__name__, command.__doc__
     return run
@@ -152,14 +152,14 @@ def cleanup(
         if expired:
             _run_cleanup(
                 "expired",
-                admin.count_expired(store.db),
+                queries.count_expired(store.db),
                 dry_run,
                 lambda progress: engine.cleanup_expired_sessions(on_batch=progress),
             )
         if inactive_days is not None:
             _run_cleanup(
                 f"inactive for {inactive_days:g}+ days",
-                admin.count_inactive(store.db, inactive_days),
+                queries.count_inactive(store.db, inactive_days),
                 dry_run,
                 lambda progress: engine.cleanup_inactive_sessions(inactive_days, on_batch=progress),
             )
@@ -188,10 +188,23 @@ def _run_cleanup(
 @_database_errors_fail
 def inspect(store: Store, session_id: str) -> None:
     """Print the stored state of SESSION_ID as JSON; exit 1 when it is unknown or expired."""
-    state = admin.stored_state(store.db, session_id)
+    state = queries.stored_state(store.db, session_id)
     if state is None:
         fail(f"no live session {session_id!r} (unknown, expired or deleted)")
-    click.echo(json.dumps(state, indent=2, sort_keys=True, ensure_ascii=False))
+    click.echo(escape_invisible(json.dumps(state, indent=2, sort_keys=True, ensure_ascii=False)))
+
+
+def escape_invisible(text: str) -> str:
+    """JSON text with every character of an ``_INVISIBLE`` category written as its ``\\u`` escape.
+
+    Stored values come from browsers: printed raw, a bidi override or a C1
+    control would reorder or hide what the reader sees. The result is the same JSON.
+    """
+    def escaped(match: re.Match[str]) -> str:
+        char = match.group()
+        return json.dumps(char)[1:-1] if unicodedata.category(char) in _INVISIBLE else char
+
+    return _NON_ASCII.sub(escaped, text)
 
 
 @main.command()
@@ -200,7 +213,7 @@ def inspect(store: Store, session_id: str) -> None:
 @_database_errors_fail
 def stats(store: Store, as_json: bool) -> None:
     """Count sessions, their state sizes, the oldest one and those active in the last hour."""
-    figures = admin.store_stats(store.db)
+    figures = queries.store_stats(store.db)
     if as_json:
         click.echo(json.dumps(figures.to_json(), indent=2))
         return
@@ -237,7 +250,7 @@ def health(store: Store) -> None:
     try:
         version = db.schema_version()
     except DBAPIError as error:
-        fail(f"unhealthy: {db.dialect}: {_describe(error)}")
+        fail(f"unhealthy: {db.dialect}: {describe_error(error)}")
     if not db.health_check():
         fail(f"unhealthy: {db.dialect} database does not answer or takes no writes")
     click.echo(f"healthy: {db.dialect}, schema version {version}")

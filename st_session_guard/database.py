@@ -39,7 +39,8 @@ from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from . import jsontext
 from .config import resolve_settings
-from .models import DB_SCHEMA_VERSION, TABLES, MetaRow, core_table
+from .models import DB_SCHEMA_VERSION, TABLES
+from .models import meta as meta_table
 
 logger = logging.getLogger(__name__)
 
@@ -48,8 +49,6 @@ SCHEMA_LOCK_KEY: Final = 0x5354_5347_0001
 
 _IMMEDIATE: Final = "stsg_immediate"
 """Connection option: on SQLite, begin the transaction with ``BEGIN IMMEDIATE``."""
-
-meta_table: Final[Table] = core_table(MetaRow)
 
 DialectInsert = SQLiteInsert | PostgreSQLInsert
 """An ``INSERT`` that can say ``ON CONFLICT``; each database has its own construct."""
@@ -307,6 +306,15 @@ def _enable_wal(cursor: Any, wait: float) -> None:
             if "locked" not in str(error) or time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
+
+
+def describe_error(error: BaseException | None) -> str:
+    """A database error in one line, its driver's class and first message line (no traceback)."""
+    if error is None:
+        return "unexpected error"
+    original = getattr(error, "orig", None) or error
+    lines = str(original).strip().splitlines()
+    return f"{type(original).__name__}: {lines[0] if lines else ''}"
 
 
 def get_db_manager() -> DatabaseManager:

@@ -142,8 +142,13 @@ def core_table(model: type[SQLModel]) -> Table:
     return cast(Table, getattr(model, "__table__"))  # noqa: B009 - untyped in SQLModel
 
 
-TABLES: Final[tuple[Table, ...]] = tuple(
-    core_table(model)
-    for model in (SessionRow, SessionRoleRow, SessionPermissionRow, SessionMetricsRow, MetaRow)
-)
+sessions: Final = core_table(SessionRow)
+roles: Final = core_table(SessionRoleRow)
+permissions: Final = core_table(SessionPermissionRow)
+metrics: Final = core_table(SessionMetricsRow)
+meta: Final = core_table(MetaRow)
+SERVER_OWNED: Final = (roles, permissions, metrics)
+"""The tables a session's server-owned rows live in, keyed by ``session_id``."""
+
+TABLES: Final[tuple[Table, ...]] = (sessions, roles, permissions, metrics, meta)
 """Every table this package owns, in creation order."""

@@ -1,4 +1,6 @@
-"""Taking a database away from a test's code (a TCP proxy, a lock); waiting helpers come from the plugin."""
+"""Taking a database away from a test's code (a TCP proxy, a lock), and reading what it stores.
+
+Waiting helpers come from the plugin."""
 
 from __future__ import annotations
 
@@ -10,16 +12,24 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from st_session_guard.clock import utcnow
+from st_session_guard.database import DatabaseManager
+from st_session_guard.models import metrics, permissions, roles, sessions
+from st_session_guard.session import UserSession
 from st_session_guard.testing import free_port, wait_until
 
-__all__ = ["POSTGRES_URL", "Outage", "PostgresSchemas", "TcpProxy", "free_port", "schema_url", "wait_until"]
+__all__ = [
+    "POSTGRES_URL", "Outage", "PostgresSchemas", "TcpProxy", "age", "child_rows", "count_rows",
+    "driver_steps", "free_port", "rich_session", "schema_url", "stored", "wait_until",
+]
 
 POSTGRES_URL = os.environ.get(
     "STSG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -212,3 +222,93 @@ class Outage:
     def busy_options(self) -> dict[str, Any]:
         """``DatabaseManager`` options that make a failing write fail fast."""
         return {"busy_timeout": 0.2, "connect_timeout": 1}
+
+
+# -- what is stored --------------------------------------------------------
+
+
+def stored(db: DatabaseManager, session_id: str) -> Any:
+    """The session's row, or None."""
+    with db.read() as connection:
+        return connection.execute(
+            select(sessions).where(sessions.c.session_id == session_id)
+        ).first()
+
+
+def child_rows(db: DatabaseManager, session_id: str) -> tuple[set[str], set[str], Any]:
+    """The session's role names, permission names and metrics row."""
+    with db.read() as connection:
+        role_names = set(
+            connection.execute(
+                select(roles.c.role).where(roles.c.session_id == session_id)
+            ).scalars()
+        )
+        permission_names = set(
+            connection.execute(
+                select(permissions.c.permission).where(permissions.c.session_id == session_id)
+            ).scalars()
+        )
+        counters = connection.execute(
+            select(metrics).where(metrics.c.session_id == session_id)
+        ).first()
+    return role_names, permission_names, counters
+
+
+def count_rows(db: DatabaseManager, table: Any) -> int:
+    with db.read() as connection:
+        return int(connection.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def rich_session(user_id: str = "ada") -> UserSession:
+    """A session with something in every part of its state."""
+    session = UserSession(user_id=user_id)
+    session.navigate_to("profile", {"tab": "edit"})
+    session.navigate_to("settings")
+    session.update_form_data("contact", "name", "Ada")
+    session.update_form_data("contact", "email", "ada@example.org")
+    session.update_form_data("contact", "tags", ["a", "b"])
+    session.create_form_snapshot("contact", "before phone")
+    session.update_form_data("contact", "phone", "123")
+    session.undo_form("contact")
+    session.mark_form_saved("contact")
+    session.update_form_data("contact", "name", "Ada L")
+    session.get_form_state("contact").errors["email"] = ["check it"]
+    session.add_cache_key("user_data_1")
+    session.add_cache_key("profile_1", dependencies={"user_data_1"})
+    session.add_role("admin")
+    session.add_role("user")
+    session.add_permission("read")
+    session.add_permission("write")
+    session.record_page_view()
+    return session
+
+
+def age(session: UserSession, *, days: float) -> UserSession:
+    """``session``, last active ``days`` ago."""
+    session.metrics.last_activity = utcnow() - timedelta(days=days)
+    return session
+
+
+@contextlib.contextmanager
+def driver_steps(db: DatabaseManager, most: int) -> Iterator[None]:
+    """Assert that the block sends the driver at most ``most`` statements, none stepped per row.
+
+    Each statement or row the driver steps through waits to win the GIL back
+    beside a busy thread (bench/README.md), so a batch must cost a few, not one per session.
+    """
+    db.ensure_schema()
+    calls: list[tuple[str, bool]] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any,
+              executemany: bool) -> None:
+        calls.append((statement, executemany))
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        yield
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert len(calls) <= most, [statement[:60] for statement, _ in calls]
+    if db.dialect == "sqlite":  # PostgreSQL sends all of a statement's rows in one reply
+        assert not any(executemany for _, executemany in calls)
+        assert not any("RETURNING" in statement for statement, _ in calls)

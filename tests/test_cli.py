@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from support import Outage
 
 from st_session_guard.cli import main
-from st_session_guard.persistence import SessionPersistenceEngine, sessions
+from st_session_guard.models import sessions
+from st_session_guard.persistence import SessionPersistenceEngine
 from st_session_guard.session import UserSession
 
 MakeEngine = Callable[..., SessionPersistenceEngine]
@@ -186,6 +187,25 @@ def test_inspect_prints_the_stored_state_as_json(
     values = {tuple(c["p"]): c["v"] for c in state["changes"]}
     assert values[("forms", "contact", "name")] == "Zoë"
     assert values[("page",)] == "profile"
+
+
+def test_inspect_escapes_bidi_overrides_and_c1_controls_and_stays_json(
+    make_engine: MakeEngine, database_url: str
+) -> None:
+    engine = make_engine()
+    session = UserSession()
+    hostile = "admin\u202egnp.exe\x85\x9b31m\u2066\u2028end"
+    session.update_form_data("contact", "name", hostile)
+    store(engine, session)
+
+    result = run("--database-url", database_url, "inspect", session.session_id)
+
+    assert result.exit_code == 0, result.output
+    for raw in ("\u202e", "\x85", "\x9b", "\u2066", "\u2028"):
+        assert raw not in result.stdout
+    assert "\\u202e" in result.stdout and "\\u009b" in result.stdout
+    values = {tuple(c["p"]): c["v"] for c in json.loads(result.stdout)["changes"]}
+    assert values[("forms", "contact", "name")] == hostile
 
 
 def test_inspect_of_an_unknown_or_expired_session_exits_1_with_nothing_on_stdout(

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from st_session_guard.database import DatabaseManager, DialectInsert
 from st_session_guard.driver_batch import MOST_ROWS, RowsInsert
-from st_session_guard.persistence import metrics, sessions
+from st_session_guard.models import metrics, sessions
 
 START = datetime(2026, 11, 25, 4, 0, tzinfo=timezone.utc)
 PLUS_TWO = timezone(timedelta(hours=2))

@@ -1,14 +1,12 @@
-"""The dashboard's queries, on SQLite and PostgreSQL: figures computed in the database, bounded."""
+"""The read-only figures, on SQLite and PostgreSQL: figures computed in the database, bounded."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select
-
-from st_session_guard import admin
-from st_session_guard.persistence import SessionPersistenceEngine, sessions
+from st_session_guard import queries
+from st_session_guard.persistence import SessionPersistenceEngine
 from st_session_guard.session import UserSession
 
 MakeEngine = Callable[..., SessionPersistenceEngine]
@@ -43,7 +41,7 @@ def test_page_visits_count_every_entry_of_the_stored_navigation_histories(
     engine = make_engine()
     store(engine, visiting("forms", "profile", "forms"), visiting("forms"), visiting("settings"))
 
-    visits = admin.page_visits(engine.db)
+    visits = queries.page_visits(engine.db)
 
     # Each history starts on "home"; "forms" is visited three times across sessions.
     assert visits == [("forms", 3), ("home", 3), ("profile", 1), ("settings", 1)]
@@ -57,7 +55,7 @@ def test_page_visits_look_only_at_the_most_recent_sessions_and_the_top_pages(
     old.metrics.last_activity = NOW - timedelta(hours=1)
     store(engine, old, visiting("forms"), visiting("forms", "profile"))
 
-    assert admin.page_visits(engine.db, recent=2, top=2) == [("forms", 2), ("home", 2)]
+    assert queries.page_visits(engine.db, recent=2, top=2) == [("forms", 2), ("home", 2)]
 
 
 def test_active_sessions_over_time_counts_a_session_in_every_bucket_it_spans(
@@ -72,7 +70,7 @@ def test_active_sessions_over_time_counts_a_session_in_every_bucket_it_spans(
         lasting(started=timedelta(days=2), last=timedelta(days=1)),  # before the window
     )
 
-    timeline = admin.active_sessions_over_time(engine.db, NOW - timedelta(hours=6), NOW, 6)
+    timeline = queries.active_sessions_over_time(engine.db, NOW - timedelta(hours=6), NOW, 6)
 
     assert [count for _, count in timeline] == [0, 1, 1, 2, 2, 2]
     assert timeline[0][0] == NOW - timedelta(hours=6)
@@ -90,7 +88,7 @@ def test_session_durations_fall_into_their_buckets(make_engine: MakeEngine) -> N
         lasting(started=timedelta(days=3), last=timedelta(days=2)),  # inactive since before `since`
     )
 
-    histogram = dict(admin.session_durations(engine.db, NOW - timedelta(days=1)))
+    histogram = dict(queries.session_durations(engine.db, NOW - timedelta(days=1)))
 
     assert histogram == {
         "< 1 min": 1,
@@ -113,7 +111,7 @@ def test_recent_activity_lists_counters_of_the_most_recently_active_sessions(
     stale.metrics.last_activity = NOW - timedelta(minutes=5)
     store(engine, busy, stale)
 
-    (first,) = admin.recent_activity(engine.db, limit=1)
+    (first,) = queries.recent_activity(engine.db, limit=1)
 
     assert first.session_id == busy.session_id
     assert (first.page_views, first.interactions) == (2, 4)
@@ -128,41 +126,19 @@ def test_find_sessions_matches_id_prefixes_and_user_ids_with_their_roles(
     ada.add_permission("delete")
     store(engine, ada, grace, anonymous)
 
-    assert {s.session_id for s in admin.find_sessions(engine.db)} == {
+    assert {s.session_id for s in queries.find_sessions(engine.db)} == {
         ada.session_id,
         grace.session_id,
         anonymous.session_id,
     }
-    (found,) = admin.find_sessions(engine.db, "ada@")
+    (found,) = queries.find_sessions(engine.db, "ada@")
     assert (found.session_id, found.roles, found.permissions) == (
         ada.session_id,
         ("admin",),
         ("delete",),
     )
-    assert [s.session_id for s in admin.find_sessions(engine.db, anonymous.session_id[:10])] == [
+    assert [s.session_id for s in queries.find_sessions(engine.db, anonymous.session_id[:10])] == [
         anonymous.session_id
     ]
-    assert admin.find_sessions(engine.db, "%") == []  # a wildcard is searched for, not obeyed
-    assert len(admin.find_sessions(engine.db, limit=2)) == 2
-
-
-def test_expire_session_ends_it_now_and_a_pending_write_does_not_revive_it(
-    make_engine: MakeEngine,
-) -> None:
-    engine = make_engine(debounce_delay=3600)
-    (session,) = store(engine, UserSession("ada"))
-    session.update_form_data("f", "x", "unwritten")
-    engine.persist_session(session)  # pending, due in an hour
-
-    assert engine.expire_session(session.session_id) is True
-
-    assert engine.recover_session(session.session_id) is None
-    assert engine.flush_all() == 0
-    with engine.db.read() as connection:
-        expires_at = connection.execute(
-            select(sessions.c.expires_at).where(sessions.c.session_id == session.session_id)
-        ).scalar_one()
-    assert expires_at <= datetime.now(timezone.utc)
-    assert admin.store_stats(engine.db).expired == 1
-    assert engine.expire_session(session.session_id) is False
-    assert engine.expire_session("f" * 64) is False
+    assert queries.find_sessions(engine.db, "%") == []  # a wildcard is searched for, not obeyed
+    assert len(queries.find_sessions(engine.db, limit=2)) == 2

@@ -1,0 +1,345 @@
+"""The SQL of the session store, per dialect: what writing, recovering and removing sessions say.
+
+Pure database: no threads, no pending sessions, no retries (``persistence``
+schedules the writes and decides what a failure means). Statements that sit
+on measured hot paths use SQLAlchemy Core, built once per store; the figures
+are in bench/README.md.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Any, Final
+
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    Delete,
+    Insert,
+    Select,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    delete,
+    func,
+    literal_column,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from . import jsontext
+from .database import DatabaseManager, DialectInsert
+from .driver_batch import RowsInsert
+from .models import SERVER_OWNED, metrics, permissions, roles, sessions
+from .session import SCHEMA_VERSION, UnsupportedSchema, UserSession
+
+logger = logging.getLogger(__name__)
+
+_RECOVER: Final = select(sessions.c.state, sessions.c.expires_at).where(
+    sessions.c.session_id == bindparam("session_id")
+)
+"""A primary-key lookup, built once: recovery sits on the path of every page load."""
+
+_KNOWN: Final = select(sessions.c.session_id).where(sessions.c.session_id == bindparam("session_id"))
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """One session serialised for writing: its row and its server-owned rows."""
+
+    session_id: str
+    row: dict[str, Any]
+    roles: tuple[str, ...]
+    permissions: tuple[str, ...]
+    metrics: dict[str, Any]
+
+
+def record_of(session: UserSession, session_timeout: float) -> SessionRecord:
+    """The rows that store ``session``, expiring ``session_timeout`` seconds after its last activity.
+
+    Raises what ``UserSession.to_stored`` raises for a state that cannot be stored.
+    """
+    stored = session.to_stored()
+    last_activity = stored.metrics.last_activity
+    return SessionRecord(
+        session_id=session.session_id,
+        row={
+            "session_id": session.session_id,
+            "user_id": stored.user_id,
+            "state": stored.text,
+            "revision": stored.revision,
+            "schema_version": SCHEMA_VERSION,
+            "created_at": stored.created_at,
+            "last_activity": last_activity,
+            "expires_at": last_activity + timedelta(seconds=session_timeout),
+        },
+        roles=stored.roles,
+        permissions=stored.permissions,
+        metrics={
+            "session_id": session.session_id,
+            "page_views": stored.metrics.page_views,
+            "interaction_count": stored.metrics.interaction_count,
+            "started_at": stored.metrics.started_at,
+            "last_activity": last_activity,
+        },
+    )
+
+
+class SessionStore:
+    """Sessions in the database of record: batched revision-guarded upserts, lookups and removals.
+
+    Every method is one transaction and raises what the database raised
+    (``sqlalchemy.exc.DBAPIError``). Id lists travel as one parameter (a JSON
+    array on SQLite, an array on PostgreSQL), never a placeholder per id.
+    """
+
+    def __init__(self, db: DatabaseManager) -> None:
+        self.db = db
+        self._deletes: dict[str, Delete] = {}
+
+    # -- writing ---------------------------------------------------------
+
+    def write(
+        self, records: Sequence[SessionRecord], *, before_commit: Callable[[], object] | None = None
+    ) -> None:
+        """Store ``records`` in one transaction; a stored row is replaced only by a newer revision.
+
+        ``before_commit`` runs once the statements have run, before the commit.
+        """
+        with self.db.write() as connection:
+            self._store(connection, records)
+            if before_commit is not None:
+                before_commit()
+
+    def _store(self, connection: Connection, records: Sequence[SessionRecord]) -> None:
+        """One batched upsert; server-owned rows follow only where it won."""
+        ordered = sorted(records, key=lambda r: r.session_id)  # one lock order across servers
+        winners = self._upsert_sessions(connection, ordered)
+        if not winners:
+            return
+        ids = self._ids_param([r.session_id for r in winners])
+        connection.execute(self._delete_of(roles), ids)
+        connection.execute(self._delete_of(permissions), ids)
+        self._role_insert.execute(
+            connection, [{"session_id": r.session_id, "role": x} for r in winners for x in r.roles]
+        )
+        self._permission_insert.execute(
+            connection,
+            [{"session_id": r.session_id, "permission": x} for r in winners for x in r.permissions],
+        )
+        self._metrics_upsert.execute(connection, [r.metrics for r in winners])
+
+    def _upsert_sessions(
+        self, connection: Connection, records: list[SessionRecord]
+    ) -> list[SessionRecord]:
+        """Write the records newer than their stored rows; those records.
+
+        SQLite's ``BEGIN IMMEDIATE`` holds the only write lock, so the stored
+        revisions read first (as one JSON object, see bench/README.md) stay
+        true until the upsert. On PostgreSQL another server may write the same
+        ids meanwhile, so there the upsert itself says what it replaced.
+        """
+        if self.db.dialect == "sqlite":
+            ids = self._ids_param([r.session_id for r in records])
+            stored = jsontext.loads(connection.execute(self._stored_revisions, ids).scalar_one())
+            winners = [r for r in records if stored.get(r.session_id, -1) < r.row["revision"]]
+            self._session_rows.execute(connection, [r.row for r in winners])
+            return winners
+        result = connection.execute(self._session_upsert_returning, [r.row for r in records])
+        won = {row[0] for row in result}
+        return [r for r in records if r.session_id in won]
+
+    @cached_property
+    def _session_rows(self) -> RowsInsert[DialectInsert]:
+        """The session rows' upsert on SQLite, where the stored revisions are read beforehand."""
+        return RowsInsert(self.db.insert(sessions), self.db.engine.dialect,
+                          finish=_replace_if_newer, given=("state",))
+
+    @cached_property
+    def _session_upsert_returning(self) -> Insert:
+        """The session rows' upsert on PostgreSQL: it returns the ids of the rows it wrote."""
+        state = cast(bindparam("state", type_=Text), JSON)  # JSON text already: cast, not encoded
+        statement = self.db.insert(sessions).values(
+            {c.name: state if c.name == "state" else bindparam(c.name, type_=c.type)
+             for c in sessions.c}
+        )
+        return _replace_if_newer(statement).returning(sessions.c.session_id)
+
+    @cached_property
+    def _stored_revisions(self) -> Select[str]:
+        """SQLite: ``{session id: revision}`` of the listed ids that are stored, as JSON text."""
+        return select(func.json_group_object(sessions.c.session_id, sessions.c.revision)).where(
+            self._listed_ids(sessions.c.session_id)
+        )
+
+    @cached_property
+    def _metrics_upsert(self) -> RowsInsert[DialectInsert]:
+        def replace(statement: DialectInsert) -> Insert:
+            return statement.on_conflict_do_update(
+                index_elements=[metrics.c.session_id],
+                set_={c.name: statement.excluded[c.name] for c in metrics.c if not c.primary_key},
+            )
+
+        return RowsInsert(self.db.insert(metrics), self.db.engine.dialect, finish=replace)
+
+    @cached_property
+    def _role_insert(self) -> RowsInsert[DialectInsert]:
+        return RowsInsert(self.db.insert(roles), self.db.engine.dialect)
+
+    @cached_property
+    def _permission_insert(self) -> RowsInsert[DialectInsert]:
+        return RowsInsert(self.db.insert(permissions), self.db.engine.dialect)
+
+    # -- reading ---------------------------------------------------------
+
+    def recover(self, session_id: str, now: datetime) -> UserSession | None:
+        """The stored session ``session_id`` if it is live at ``now``; None otherwise.
+
+        Raises ``ValueError`` when the stored text is not JSON.
+        """
+        with self.db.read() as connection:
+            row = connection.execute(_RECOVER, {"session_id": session_id}).first()
+        if row is None or row.expires_at <= now:
+            return None
+        return _rebuild(session_id, row.state)
+
+    def is_known(self, session_id: str) -> bool:
+        """Whether a row for ``session_id`` is stored, live or expired."""
+        with self.db.read() as connection:
+            return connection.execute(_KNOWN, {"session_id": session_id}).first() is not None
+
+    def user_sessions(self, user_id: str, now: datetime) -> list[UserSession]:
+        """The stored sessions of ``user_id`` live at ``now``, most recently active first."""
+        with self.db.read() as connection:
+            rows = connection.execute(
+                select(sessions.c.session_id, sessions.c.state)
+                .where(sessions.c.user_id == user_id, sessions.c.expires_at > now)
+                .order_by(sessions.c.last_activity.desc())
+            ).all()
+        rebuilt = (_rebuild(row.session_id, row.state) for row in rows)
+        return [session for session in rebuilt if session is not None]
+
+    # -- removing --------------------------------------------------------
+
+    def delete(self, ids: Sequence[str]) -> int:
+        """Delete the listed sessions and their server-owned rows; the number of sessions deleted."""
+        with self.db.write() as connection:
+            return self._delete_ids(connection, ids)
+
+    def expire(self, session_id: str, now: datetime) -> bool:
+        """Set a live session's expiry to ``now``, keeping its row; True when a live row expired."""
+        with self.db.write() as connection:
+            result = connection.execute(
+                update(sessions)
+                .where(sessions.c.session_id == session_id, sessions.c.expires_at > now)
+                .values(expires_at=now)
+            )
+        return bool(result.rowcount)
+
+    def delete_expired(self, now: datetime, limit: int) -> Sequence[str]:
+        """Delete at most ``limit`` sessions expired at ``now``, in one transaction; their ids."""
+        return self._delete_batch(lambda: sessions.c.expires_at <= now, limit)
+
+    def delete_inactive(self, cutoff: datetime, limit: int) -> Sequence[str]:
+        """Delete at most ``limit`` sessions idle since ``cutoff`` or before; their ids."""
+        return self._delete_batch(lambda: sessions.c.last_activity <= cutoff, limit)
+
+    def _delete_batch(
+        self, condition: Callable[[], ColumnElement[bool]], limit: int
+    ) -> Sequence[str]:
+        """Delete at most ``limit`` sessions matching ``condition``, and their rows; their ids.
+
+        The condition is tested in the transaction that deletes, so a session
+        another server refreshed meanwhile survives. On SQLite the ids are read
+        first as one JSON array, and stay matching until the delete: ``BEGIN
+        IMMEDIATE`` holds the only write lock.
+        """
+        with self.db.write() as connection:
+            batch = select(sessions.c.session_id).where(condition()).limit(limit)
+            if self.db.dialect == "sqlite":
+                listed = batch.subquery()
+                ids: list[str] = jsontext.loads(
+                    connection.execute(
+                        select(func.json_group_array(listed.c.session_id))
+                    ).scalar_one()
+                )
+                self._delete_ids(connection, ids)
+                return ids
+            deleted = connection.execute(
+                delete(sessions)
+                .where(sessions.c.session_id.in_(batch.scalar_subquery()), condition())
+                .returning(sessions.c.session_id)
+            ).scalars().all()
+            if deleted:
+                self._delete_children(connection, self._ids_param(deleted))
+            return deleted
+
+    def _delete_ids(self, connection: Connection, ids: Sequence[str]) -> int:
+        if not ids:
+            return 0
+        param = self._ids_param(ids)
+        self._delete_children(connection, param)
+        return int(connection.execute(self._delete_of(sessions), param).rowcount)
+
+    def _delete_children(self, connection: Connection, ids: dict[str, object]) -> None:
+        for table in SERVER_OWNED:
+            connection.execute(self._delete_of(table), ids)
+
+    def _delete_of(self, table: Table) -> Delete:
+        """``DELETE FROM table WHERE session_id IN <the list bound as "ids">``, built once."""
+        statement = self._deletes.get(table.name)
+        if statement is None:
+            statement = self._deletes[table.name] = delete(table).where(
+                self._listed_ids(table.c.session_id)
+            )
+        return statement
+
+    def _listed_ids(self, column: ColumnElement[str]) -> ColumnElement[bool]:
+        """``column IN <the list bound as "ids">``, the list being one parameter (``_ids_param``)."""
+        if self.db.dialect == "sqlite":
+            listed: Select[tuple[Any]] = select(literal_column("value")).select_from(
+                func.json_each(bindparam("ids", type_=Text))
+            )
+            return column.in_(listed)
+        return column == any_(bindparam("ids", type_=ARRAY(Text)))
+
+    def _ids_param(self, ids: Sequence[str]) -> dict[str, object]:
+        return {"ids": jsontext.dumps(list(ids)).decode() if self.db.dialect == "sqlite" else list(ids)}
+
+
+def _replace_if_newer(statement: DialectInsert) -> Insert:
+    """``ON CONFLICT``: a stored session row is replaced only by a newer revision of it."""
+    replaced = ("user_id", "state", "revision", "schema_version", "last_activity", "expires_at")
+    upsert: Insert = statement.on_conflict_do_update(
+        index_elements=[sessions.c.session_id],
+        set_={name: statement.excluded[name] for name in replaced},
+        where=sessions.c.revision < statement.excluded.revision,
+    )
+    return upsert
+
+
+def _rebuild(session_id: str, state: object) -> UserSession | None:
+    """A stored state back as a session; None (logged) for anything this release cannot read."""
+    if not isinstance(state, dict):
+        logger.warning("st-session-guard: stored session %s… is not a JSON object; ignored",
+                       session_id[:8])
+        return None
+    try:
+        return UserSession.from_dict(state)
+    except UnsupportedSchema as error:
+        logger.warning("st-session-guard: stored session %s… ignored: %s", session_id[:8], error)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+        logger.warning("st-session-guard: stored session %s… is damaged (%r); ignored",
+                       session_id[:8], error)
+    return None
+
+
+__all__ = ["SessionRecord", "SessionStore", "record_of"]

@@ -1,0 +1,395 @@
+"""The session store's SQL, on SQLite and PostgreSQL: revision-guarded batched upserts, recovery,
+and removal in batches."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from sqlalchemy import insert, update
+from support import age, child_rows, count_rows, driver_steps, rich_session, stored
+
+from st_session_guard.clock import utcnow
+from st_session_guard.database import DatabaseManager
+from st_session_guard.models import metrics, permissions, roles, sessions
+from st_session_guard.session import SCHEMA_VERSION, UserSession
+from st_session_guard.store import SessionStore, record_of
+
+REPO = Path(__file__).resolve().parents[1]
+TIMEOUT = 3600.0
+MakeDb = Callable[..., DatabaseManager]
+DeleteBatch = Callable[[datetime, int], Sequence[str]]
+
+
+@pytest.fixture
+def store(db: DatabaseManager) -> SessionStore:
+    return SessionStore(db)
+
+
+def put(store: SessionStore, *made: UserSession, timeout: float = TIMEOUT) -> None:
+    """Write ``made`` in one transaction, expiring ``timeout`` seconds after their last activity."""
+    store.write([record_of(session, timeout) for session in made])
+
+
+def delete_all(delete_batch: DeleteBatch, limit: int) -> list[int]:
+    """Run one cleanup batch after another until one comes back short; each batch's count."""
+    counts: list[int] = []
+    while True:
+        counts.append(len(delete_batch(utcnow(), limit)))
+        if counts[-1] < limit:
+            return counts
+
+
+# -- recovery ----------------------------------------------------------------
+
+
+def test_recover_returns_none_for_an_unknown_id(store: SessionStore) -> None:
+    assert store.recover("0" * 64, utcnow()) is None
+
+
+def test_a_stored_id_is_known_even_when_expired(store: SessionStore) -> None:
+    session = age(rich_session(), days=2)
+    assert store.is_known(session.session_id) is False
+    put(store, session)
+    assert store.recover(session.session_id, utcnow()) is None
+    assert store.is_known(session.session_id) is True
+
+
+def test_recover_returns_none_for_an_expired_session(store: SessionStore) -> None:
+    session = UserSession()
+    session.metrics.last_activity = datetime.now(timezone.utc) - timedelta(minutes=5)
+    session.add_role("user")
+    put(store, session, timeout=60)
+
+    assert stored(store.db, session.session_id) is not None
+    assert store.recover(session.session_id, utcnow()) is None
+
+
+def test_recover_returns_the_full_state(store: SessionStore) -> None:
+    original = rich_session()
+    put(store, original)
+
+    recovered = store.recover(original.session_id, utcnow())
+
+    assert recovered is not None and recovered is not original
+    assert recovered.to_dict() == original.to_dict()
+    assert recovered.user_id == "ada"
+    assert recovered.current_page == "settings"
+    assert [e.page for e in recovered.navigation_history] == ["home", "profile", "settings"]
+    assert recovered.navigation_history[1].params == {"tab": "edit"}
+    form = recovered.get_form_state("contact")
+    assert dict(form.data) == {"name": "Ada L", "email": "ada@example.org", "tags": ["a", "b"]}
+    assert form.errors == {"email": ["check it"]}
+    assert recovered.dirty_forms == {"contact"}
+    assert [s.description for s in recovered.form_snapshots("contact")] == ["before phone"]
+    assert recovered.can_undo("contact") and recovered.can_redo("contact") is False
+    assert recovered.roles == {"admin", "user"}
+    assert recovered.permissions == {"read", "write"}
+    assert recovered.metrics.page_views == original.metrics.page_views == 3
+    assert recovered.metrics.interaction_count == original.metrics.interaction_count
+    assert recovered.metrics.last_activity == original.metrics.last_activity
+    assert recovered.cache_keys == {"user_data_1", "profile_1"}
+    assert recovered.revision == original.revision
+    assert recovered.undo_form("contact")
+    assert recovered.get_form_state("contact").data["name"] == "Ada"
+
+
+def test_an_unsupported_stored_schema_recovers_as_none_with_a_warning(
+    store: SessionStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    session = UserSession()
+    put(store, session)
+    future = {**session.to_dict(), "schema": 99}
+    with store.db.write() as connection:
+        connection.execute(
+            update(sessions).where(sessions.c.session_id == session.session_id).values(state=future)
+        )
+
+    with caplog.at_level(logging.WARNING, logger="st_session_guard"):
+        assert store.recover(session.session_id, utcnow()) is None
+    assert any("schema" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+
+
+def test_a_damaged_stored_state_recovers_as_none_with_a_warning(
+    store: SessionStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    session = UserSession()
+    put(store, session)
+    with store.db.write() as connection:
+        connection.execute(
+            update(sessions)
+            .where(sessions.c.session_id == session.session_id)
+            .values(state={"schema": 1, "changes": "not a list"})
+        )
+    with caplog.at_level(logging.WARNING, logger="st_session_guard"):
+        assert store.recover(session.session_id, utcnow()) is None
+    assert caplog.records
+
+
+def test_user_sessions_are_the_live_stored_sessions_of_that_user(store: SessionStore) -> None:
+    mine = [UserSession(user_id="ada") for _ in range(2)]
+    mine[0].metrics.last_activity -= timedelta(minutes=1)
+    expired = age(UserSession(user_id="ada"), days=1)
+    put(store, *mine, expired, UserSession(user_id="bob"))
+
+    found = store.user_sessions("ada", utcnow())
+    assert [s.session_id for s in found] == [mine[1].session_id, mine[0].session_id]
+    assert store.user_sessions("nobody", utcnow()) == []
+
+
+# -- revisions and server-owned rows -------------------------------------------
+
+
+def test_server_owned_rows_are_written_from_the_session(store: SessionStore) -> None:
+    session = rich_session()
+    put(store, session)
+    role_names, permission_names, counters = child_rows(store.db, session.session_id)
+    assert role_names == {"admin", "user"}
+    assert permission_names == {"read", "write"}
+    assert counters.page_views == 3
+    assert counters.interaction_count == session.metrics.interaction_count
+    assert counters.last_activity == session.metrics.last_activity
+
+    session.remove_role("admin")
+    session.remove_permission("write")
+    put(store, session)
+    role_names, permission_names, _ = child_rows(store.db, session.session_id)
+    assert (role_names, permission_names) == ({"user"}, {"read"})
+
+    row = stored(store.db, session.session_id)
+    assert row.user_id == "ada"
+    assert row.expires_at == session.metrics.last_activity + timedelta(seconds=TIMEOUT)
+    assert row.created_at == session.created_at
+    assert row.schema_version == SCHEMA_VERSION
+
+
+def test_an_older_revision_is_ignored_and_leaves_server_owned_rows_alone(
+    store: SessionStore, make_db: MakeDb
+) -> None:
+    newer = UserSession(session_id="a" * 64)
+    newer.add_role("newer")
+    newer.update_form_data("form", "field", "newer")
+    older = UserSession.from_dict({**newer.to_dict(), "revision": newer.revision - 1000})
+    older.remove_role("newer")
+    older.add_role("older")
+    older.revision = newer.revision - 1000
+    put(store, newer)
+
+    put(SessionStore(make_db()), older)
+    assert stored(store.db, newer.session_id).revision == newer.revision
+    assert child_rows(store.db, newer.session_id)[0] == {"newer"}
+
+
+def test_in_one_batch_only_the_newer_sessions_replace_theirs_and_bring_their_roles(
+    store: SessionStore,
+) -> None:
+    stored_first = [UserSession(session_id=f"{index:064d}") for index in range(6)]
+    for session in stored_first:
+        session.add_role("first")
+    put(store, *stored_first)
+
+    copies = []
+    for index, session in enumerate(stored_first):
+        copy = UserSession.from_dict(session.to_dict())
+        copy.remove_role("first")
+        copy.add_role("second")
+        copy.revision = session.revision + (1 if index % 2 else -1)
+        copies.append(copy)
+    put(store, *copies)
+
+    for index, session in enumerate(stored_first):
+        newer = index % 2 == 1
+        assert stored(store.db, session.session_id).revision == session.revision + (1 if newer else 0)
+        assert child_rows(store.db, session.session_id)[0] == ({"second"} if newer else {"first"})
+
+
+def test_a_batch_costs_the_driver_a_few_statements_however_many_sessions_it_holds(
+    store: SessionStore,
+) -> None:
+    made = []
+    for _ in range(1000):
+        session = UserSession()
+        session.add_role("user")
+        session.add_permission("read")
+        made.append(session)
+    with driver_steps(store.db, most=12):
+        put(store, *made)
+
+    assert count_rows(store.db, roles) == count_rows(store.db, permissions) == 1000
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from st_session_guard.database import DatabaseManager
+    from st_session_guard.session import UserSession
+    from st_session_guard.store import SessionStore, record_of
+
+    url, session_id, label, *revisions = sys.argv[1:]
+    store = SessionStore(DatabaseManager(url))
+    store.db.ensure_schema()
+    print("ready", flush=True)
+    sys.stdin.readline()  # start together
+    for revision in map(int, revisions):
+        session = UserSession(session_id=session_id)
+        session.update_form_data("form", "field", f"{label}-{revision}")
+        session.add_role(f"{label}-{revision}")
+        session.revision = revision
+        store.write([record_of(session, 3600)])
+    store.db.dispose()
+    """
+)
+
+
+def run_writers(database_url: str, session_id: str, plans: dict[str, list[int]]) -> None:
+    """Run one process per plan, each writing its revisions in order, all released at once."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, database_url, session_id, label, *map(str, revisions)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for label, revisions in plans.items()
+    ]
+    for process in processes:
+        assert process.stdout is not None and process.stdout.readline().strip() == "ready", (
+            process.stderr.read() if process.stderr else ""
+        )
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write("go\n")
+        process.stdin.flush()
+    for process in processes:
+        _out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+
+
+def test_an_older_revision_never_replaces_a_newer_one_across_two_processes(
+    database_url: str, db: DatabaseManager
+) -> None:
+    session_id = "b" * 64
+    db.ensure_schema()
+    newest = 10_199
+    run_writers(
+        database_url,
+        session_id,
+        {
+            "up": list(range(10_000, newest, 2)),  # climbs towards the newest
+            "down": list(range(newest, 10_000, -2)),  # writes the newest first
+        },
+    )
+    row = stored(db, session_id)
+    assert row.revision == newest
+    assert UserSession.from_dict(row.state).get_form_state("form").data["field"] == f"down-{newest}"
+    assert child_rows(db, session_id)[0] == {f"down-{newest}"}
+
+
+def test_a_state_json_cannot_hold_is_stored_in_a_readable_form(store: SessionStore) -> None:
+    session = UserSession()
+    session.update_form_data("form", "when", datetime(2024, 5, 1, tzinfo=timezone.utc))
+    session.update_form_data("form", "set", {3, 1, 2})
+    put(store, session)
+    data = UserSession.from_dict(stored(store.db, session.session_id).state).get_form_state("form")
+    assert data.data["when"] == "2024-05-01T00:00:00+00:00"
+    assert data.data["set"] == [1, 2, 3]
+    json.dumps(stored(store.db, session.session_id).state)
+
+
+# -- removal -------------------------------------------------------------------
+
+
+def test_expired_sessions_are_removed_in_batches_and_live_ones_kept(store: SessionStore) -> None:
+    expired = [age(rich_session(), days=2) for _ in range(10)]
+    live = [rich_session() for _ in range(3)]
+    put(store, *expired, *live, timeout=86_400)
+
+    assert delete_all(store.delete_expired, 4) == [4, 4, 2]
+    assert delete_all(store.delete_expired, 4) == [0]
+    for session in expired:
+        assert stored(store.db, session.session_id) is None
+        assert child_rows(store.db, session.session_id) == (set(), set(), None)
+    for session in live:
+        assert store.recover(session.session_id, utcnow()) is not None
+        assert child_rows(store.db, session.session_id)[0] == {"admin", "user"}
+    assert count_rows(store.db, roles) == 6
+    assert count_rows(store.db, metrics) == 3
+
+
+def test_inactive_sessions_are_removed_even_before_they_expire(store: SessionStore) -> None:
+    idle = [age(rich_session(), days=8) for _ in range(4)]
+    recent = [age(rich_session(), days=2) for _ in range(2)]
+    put(store, *idle, *recent, timeout=30 * 86_400)
+
+    assert delete_all(store.delete_expired, 100) == [0]
+    assert len(store.delete_inactive(utcnow() - timedelta(days=7), 100)) == 4
+    assert {r for r in (stored(store.db, s.session_id) for s in idle) if r} == set()
+    assert all(stored(store.db, s.session_id) for s in recent)
+    assert count_rows(store.db, permissions) == 4
+
+
+def test_a_cleanup_batch_reads_no_more_than_its_limit(store: SessionStore) -> None:
+    past = datetime.now(timezone.utc) - timedelta(days=1)
+    rows = [
+        {
+            "session_id": f"{n:064x}",
+            "user_id": None,
+            "state": {"schema": 1},
+            "revision": 1,
+            "schema_version": 1,
+            "created_at": past,
+            "last_activity": past,
+            "expires_at": past,
+        }
+        for n in range(333)
+    ]
+    with store.db.write() as connection:
+        connection.execute(insert(sessions), rows)
+    assert delete_all(store.delete_expired, 50) == [50] * 6 + [33]
+    assert count_rows(store.db, sessions) == 0
+
+
+def test_a_cleanup_batch_costs_the_driver_a_few_statements_however_many_rows_it_deletes(
+    store: SessionStore,
+) -> None:
+    put(store, *(age(rich_session(), days=2) for _ in range(1000)), rich_session(), timeout=86_400)
+
+    with driver_steps(store.db, most=12):
+        assert len(store.delete_expired(utcnow(), 10_000)) == 1000
+
+    assert count_rows(store.db, sessions) == count_rows(store.db, metrics) == 1
+    assert count_rows(store.db, roles) == 2
+
+
+def test_delete_removes_the_rows_and_their_server_owned_rows_and_counts_them(
+    store: SessionStore,
+) -> None:
+    kept, gone = rich_session(), rich_session()
+    put(store, kept, gone)
+    assert store.delete([gone.session_id, "f" * 64]) == 1
+    assert store.delete([gone.session_id]) == 0
+    assert stored(store.db, gone.session_id) is None
+    assert child_rows(store.db, gone.session_id) == (set(), set(), None)
+    assert child_rows(store.db, kept.session_id)[0] == {"admin", "user"}
+
+
+def test_expire_ends_only_a_live_row_and_keeps_it(store: SessionStore) -> None:
+    session = rich_session()
+    put(store, session)
+    now = utcnow()
+    assert store.expire(session.session_id, now) is True
+    assert store.expire(session.session_id, now) is False
+    assert store.expire("f" * 64, now) is False
+    assert stored(store.db, session.session_id).expires_at == now
+    assert store.recover(session.session_id, utcnow()) is None
