@@ -3,34 +3,62 @@
 ``session = bootstrap_session()`` at the top of the script, ``sg.text_input``
 (and the other wrappers) instead of ``st.text_input``; the rest is in
 ``docs/`` and the README.
+
+Every name is imported on first use (PEP 562), so importing a submodule
+that needs no Streamlit (the session domain, the engine, the CLI) does not
+import Streamlit.
 """
 
-from .manager import (
-    SessionManager,
-    bootstrap_session,
-    get_current_session,
-    get_session_manager,
-    persist_input,
-    rotate_session_id,
-    save_form,
-)
-from .navigation import navigation
-from .session import FormSnapshot, FormState, NavigationEntry, SessionMetrics, UserSession
-from .widgets import (
-    checkbox,
-    color_picker,
-    date_input,
-    multiselect,
-    number_input,
-    radio,
-    select_slider,
-    selectbox,
-    slider,
-    text_area,
-    text_input,
-    time_input,
-    toggle,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from .manager import bootstrap_session, get_current_session
+    from .navigation import navigation
+    from .session import FormSnapshot, FormState, NavigationEntry, SessionMetrics, UserSession
+    from .session_manager import (
+        SessionManager,
+        get_session_manager,
+        persist_input,
+        rotate_session_id,
+        save_form,
+    )
+    from .widgets import (
+        checkbox,
+        color_picker,
+        date_input,
+        multiselect,
+        number_input,
+        radio,
+        select_slider,
+        selectbox,
+        slider,
+        text_area,
+        text_input,
+        time_input,
+        toggle,
+    )
+
+_HOMES: Final = {
+    "bootstrap_session": "manager",
+    "get_current_session": "manager",
+    "navigation": "navigation",
+    **dict.fromkeys(
+        ["FormSnapshot", "FormState", "NavigationEntry", "SessionMetrics", "UserSession"], "session"
+    ),
+    **dict.fromkeys(
+        ["SessionManager", "get_session_manager", "persist_input", "rotate_session_id", "save_form"],
+        "session_manager",
+    ),
+    **dict.fromkeys(
+        ["checkbox", "color_picker", "date_input", "multiselect", "number_input", "radio",
+         "select_slider", "selectbox", "slider", "text_area", "text_input", "time_input", "toggle"],
+        "widgets",
+    ),
+}
+"""Public name -> the submodule it lives in."""
 
 __all__ = [
     "FormSnapshot",
@@ -60,3 +88,17 @@ __all__ = [
     "time_input",
     "toggle",
 ]
+assert sorted(__all__) == sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES})

@@ -52,7 +52,7 @@ def _expire(session_id: str, permission: str) -> None:
     """Button callback: runs before the script, so every figure drawn after it is current."""
     import streamlit as st
 
-    from .manager import live_sessions
+    from .live_sessions import live_sessions
     from .session_persistence import get_persistence_engine
 
     if not _allowed(permission):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable, Mapping
@@ -33,8 +34,9 @@ class Settings:
     """Seconds of inactivity after which a session expires."""
     debounce_delay: float
     """Seconds the write-behind engine waits to coalesce changes into one write."""
-    secret: str | None
-    """Key for signing the session cookie; None: one is generated and kept in the database."""
+    secrets: tuple[str, ...]
+    """Keys for signing the session cookie, newest first: the first signs, all verify.
+    Empty: one is generated and kept in a file of its own (see ``cookies``)."""
     cookie_name: str = "stsg"
 
 
@@ -74,5 +76,22 @@ def resolve_settings(**overrides: Any) -> Settings:
         database_url=_pick("database_url", overrides, str, default_database_url()),
         session_timeout=_pick("session_timeout", overrides, float, 86_400.0),
         debounce_delay=_pick("debounce_delay", overrides, float, 2.0),
-        secret=_pick("secret", overrides, str, None),
+        secrets=_pick("secret", overrides, _secret_list, ()),
     )
+
+
+def _secret_list(raw: Any) -> tuple[str, ...]:
+    """A comma-separated string (the environment) or a list (secrets.toml), blanks dropped."""
+    items = raw.split(",") if isinstance(raw, str) else raw
+    if not isinstance(items, (list, tuple)) or not all(isinstance(item, str) for item in items):
+        raise ValueError("a secret is a string or a list of strings")
+    return tuple(item.strip() for item in items if item.strip())
+
+
+@functools.cache
+def settings() -> Settings:
+    """This process's settings, resolved once; every module that needs settings asks here.
+
+    Tests that change the environment call ``settings.cache_clear()``.
+    """
+    return resolve_settings()

@@ -8,11 +8,11 @@ from typing import Final
 import streamlit as st
 
 from . import component
-from .manager import Connection, _secret, settings
+from .connection import Connection
+from .cookies import session_cookie
 from .protocol import PROTOCOL_VERSION, Limits, limits_args, read_args, read_message
 from .reconcile import restore_from_browser
 from .session import UserSession
-from .signing import sign_session_id
 
 logger = logging.getLogger("st_session_guard")
 
@@ -46,11 +46,7 @@ def send(connection: Connection, session: UserSession) -> None:
     base = connection.sent_revision
     changes = [c.to_json() for c in session.changes_since(base)]
     if connection.cookie_due or connection.cookie is None:
-        connection.cookie = {
-            "name": settings().cookie_name,
-            "value": sign_session_id(session.session_id, _secret()),
-            "max_age": int(settings().session_timeout),
-        }
+        connection.cookie = session_cookie(session.session_id)
         connection.cookie_due = False
     connection.sent_revision = session.revision
     args = read_args(

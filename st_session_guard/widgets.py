@@ -26,21 +26,24 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import streamlit as st
 from streamlit.elements.lib.form_utils import current_form_id
 
 from . import values
-from .manager import Connection, current_session, get_connection, run_connection
-from .session import Path, UserSession
+from .connection import Connection, get_connection, run_connection
+from .manager import current_session
+from .session import JSON, Path, UserSession
 
 logger = logging.getLogger("st_session_guard")
 
 _MISSING: Final = object()
+SYNC_KEY: Final = "_stsg_widgets"
 
 PUSH_RESEND_SECONDS: Final = 2.0
 """How long after a push every run pushes again, and the value the widget showed before
@@ -77,6 +80,38 @@ _KINDS: Final[dict[str, _Kind]] = {
 }
 
 
+@dataclass(eq=False)
+class WidgetSync:
+    """What the wrapped widgets of one tab showed and were sent; kept in ``st.session_state``."""
+
+    connection: Connection
+    """The tab connection these maps belong to: a new connection (a logout) starts them afresh."""
+    widgets: dict[str, Path] = field(default_factory=dict)
+    """Widget key -> the form field it persists to."""
+    seen: dict[str, int] = field(default_factory=dict)
+    """Widget key -> the path revision the widget last showed."""
+    shown: dict[str, JSON] = field(default_factory=dict)
+    """Widget key -> the value (as stored JSON) the widget returned on its last run."""
+    pushed: dict[str, tuple[float, JSON]] = field(default_factory=dict)
+    """Widget key -> (``time.monotonic()`` when a value changed elsewhere was written into the
+    widget, the value it showed before) while the browser may not have drawn that value yet."""
+
+
+_this_run = threading.local()
+"""The ``WidgetSync`` of the tab this script thread runs, so each widget need not look it up."""
+
+
+def _sync_of(connection: Connection) -> WidgetSync:
+    sync: WidgetSync | None = getattr(_this_run, "sync", None)
+    if sync is not None and sync.connection is connection:
+        return sync
+    sync = st.session_state.get(SYNC_KEY)
+    if not isinstance(sync, WidgetSync) or sync.connection is not connection:
+        sync = st.session_state[SYNC_KEY] = WidgetSync(connection)
+    _this_run.sync = sync
+    return sync
+
+
 def _stored_fitting(
     session: UserSession, path: Path, kind: _Kind, kwargs: Mapping[str, Any], key: str
 ) -> tuple[Any, Any] | None:
@@ -94,45 +129,46 @@ def _stored_fitting(
     return (value if kind.seeds_index else seed), seed
 
 
-def _commit(connection: Connection, session: UserSession, key: str, value: Any) -> None:
-    path = connection.widgets[key]
+def _commit(sync: WidgetSync, session: UserSession, key: str, value: Any) -> None:
+    path = sync.widgets[key]
     try:
         session.update_form_data(path[1], path[2], values.encode(value))
     except values.Unfit as reason:
         logger.warning("st-session-guard: not persisting widget %r: %s", key, reason)
-    connection.seen[key] = session.path_revision(path)
-    connection.shown[key] = _encoded_or_missing(value)
-    connection.pushed.pop(key, None)
+    sync.seen[key] = session.path_revision(path)
+    sync.shown[key] = _encoded_or_missing(value)
+    sync.pushed.pop(key, None)
 
 
-def _pending_push(connection: Connection, key: str) -> tuple[float, Any] | None:
+def _pending_push(sync: WidgetSync, key: str) -> tuple[float, Any] | None:
     """(when, the value the browser showed before) for a value written into the widget lately."""
-    pushed = connection.pushed.get(key)
+    pushed = sync.pushed.get(key)
     if pushed is not None and time.monotonic() - pushed[0] >= PUSH_RESEND_SECONDS:
-        del connection.pushed[key]
+        del sync.pushed[key]
         return None
     return pushed
 
 
 def _push(
-    connection: Connection, session: UserSession, kind: _Kind, kwargs: Mapping[str, Any], key: str,
+    sync: WidgetSync, session: UserSession, kind: _Kind, kwargs: Mapping[str, Any], key: str,
     pushed: tuple[float, Any],
 ) -> None:
     """Write the stored value, changed elsewhere, into the widget's state before it is drawn."""
-    fitting = _stored_fitting(session, connection.widgets[key], kind, kwargs, key)
+    fitting = _stored_fitting(session, sync.widgets[key], kind, kwargs, key)
     if fitting is not None:
         st.session_state[key] = fitting[0]
-        connection.pushed[key] = pushed
+        sync.pushed[key] = pushed
 
 
 def _commit_then_call(key: str, user_callback: Any, user_args: Any, user_kwargs: Any) -> None:
     connection = get_connection()
-    if connection is not None and key in connection.widgets and key in st.session_state:
+    sync = None if connection is None else _sync_of(connection)
+    if connection is not None and sync is not None and key in sync.widgets and key in st.session_state:
         value = st.session_state[key]
-        pushed = _pending_push(connection, key)
+        pushed = _pending_push(sync, key)
         if pushed is not None and _encoded_or_missing(value) == pushed[1]:
             return  # the browser sent back what it showed before a push it had not drawn: no edit
-        _commit(connection, current_session(connection), key, value)
+        _commit(sync, current_session(connection), key, value)
     if callable(user_callback):
         user_callback(*(user_args or ()), **(user_kwargs or {}))
 
@@ -150,7 +186,8 @@ def _render(name: str, kind: _Kind, form_id: str, kwargs: dict[str, Any]) -> Any
         return widget(**kwargs)
 
     session = current_session(connection)
-    connection.widgets[key] = path
+    sync = _sync_of(connection)
+    sync.widgets[key] = path
     if kind.drafts:
         session.register_draft_widget(key, form_id, str(field))
     revision = session.path_revision(path)
@@ -161,19 +198,19 @@ def _render(name: str, kind: _Kind, form_id: str, kwargs: dict[str, Any]) -> Any
         if fitting is not None:
             kwargs[kind.seed_param] = fitting[1]
             seeded = _encoded_or_missing(fitting[0])
-        connection.seen[key] = revision
-    elif revision > connection.seen.get(key, 0):
-        _push(connection, session, kind, kwargs, key, (time.monotonic(), connection.shown.get(key)))
-        connection.seen[key] = revision
+        sync.seen[key] = revision
+    elif revision > sync.seen.get(key, 0):
+        _push(sync, session, kind, kwargs, key, (time.monotonic(), sync.shown.get(key)))
+        sync.seen[key] = revision
     else:
-        shown_before = connection.shown.get(key, _MISSING)
+        shown_before = sync.shown.get(key, _MISSING)
         encoded = _encoded_or_missing(current)
-        pushed = _pending_push(connection, key)
+        pushed = _pending_push(sync, key)
         if pushed is not None and (encoded == shown_before or encoded == pushed[1]):
             # The browser may not have drawn the push yet, or sent back what it showed before it.
-            _push(connection, session, kind, kwargs, key, pushed)
+            _push(sync, session, kind, kwargs, key, pushed)
         elif encoded != shown_before:
-            _commit(connection, session, key, current)
+            _commit(sync, session, key, current)
 
     user_callback = kwargs.get("on_change")
     if current_form_id(st._main) == "" and (user_callback is None or callable(user_callback)):
@@ -187,8 +224,8 @@ def _render(name: str, kind: _Kind, form_id: str, kwargs: dict[str, Any]) -> Any
     if seeded is not _MISSING and shown is not _MISSING and shown != seeded:
         # The browser already held another value (a tab that reconnected to a restarted
         # server): Streamlit returns it with no on_change, so it is committed here or never.
-        _commit(connection, session, key, value)
-    connection.shown[key] = shown
+        _commit(sync, session, key, value)
+    sync.shown[key] = shown
     return value
 
 

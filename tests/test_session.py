@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 
 from st_session_guard.session import (
     MAX_HISTORY,
-    MAX_UNDO,
     SCHEMA_VERSION,
     UnsupportedSchema,
     UserSession,
@@ -282,64 +281,6 @@ def test_form_data_is_read_only_and_copied_in() -> None:
     assert session.get_form_state("form").data["tags"] == ["a"]
     with pytest.raises(TypeError):
         session.get_form_state("form").data["tags"] = []  # type: ignore[index]
-
-
-def test_undo_history_is_bounded() -> None:
-    session = UserSession()
-    for n in range(MAX_UNDO + 10):
-        session.update_form_data("form", "n", n)
-    undone = 0
-    while session.undo_form("form"):
-        undone += 1
-    assert undone == MAX_UNDO
-    assert form_data(session) == {"n": 9}
-
-
-def test_an_edit_mirrors_one_undo_step_however_long_the_history() -> None:
-    session = UserSession()
-    for n in range(3 * MAX_UNDO):
-        session.update_form_data("form", "notes", f"draft number {n}")
-    before = session.revision
-    session.update_form_data("form", "notes", "the last draft")
-    changes = session.changes_since(before)
-    assert sorted(c.path[0] for c in changes) == ["forms", "snapshots", "snapshots"]
-    assert len(json.dumps([c.to_json() for c in changes])) < 400
-    undone = session.revision
-    assert session.undo_form("form")
-    assert {c.path for c in session.changes_since(undone)} == {
-        ("forms", "form", "notes"), ("snapshots", "form", "line")
-    }
-
-
-def test_undo_and_redo_hold_across_the_reuse_of_undo_slots_and_a_stored_copy() -> None:
-    # The reference: whole states on two bounded stacks, as undo is usually explained.
-    states: list[dict[str, Any]] = [{}]
-    redo: list[dict[str, Any]] = []
-    session = UserSession()
-
-    def edit(name: str, value: Any) -> None:
-        states.append({**states[-1], name: value})
-        del states[: -(MAX_UNDO + 1)]
-        redo.clear()
-        session.update_form_data("form", name, value)
-
-    for n in range(2 * MAX_UNDO + 7):
-        edit(f"f{n % 3}", n)
-    for _ in range(12):
-        assert session.undo_form("form")
-        redo.append(states.pop())
-    session = UserSession.from_dict(json.loads(json.dumps(session.to_dict())))
-    for _ in range(5):
-        assert session.redo_form("form")
-        states.append(redo.pop())
-        assert form_data(session) == states[-1]
-    edit("f0", "new")
-    assert not session.can_redo("form")
-    while len(states) > 1:
-        assert session.undo_form("form")
-        states.pop()
-        assert form_data(session) == states[-1]
-    assert not session.can_undo("form")
 
 
 def test_a_change_notifies_the_bound_callback_with_the_session() -> None:

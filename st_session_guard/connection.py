@@ -1,0 +1,60 @@
+"""What one browser tab's connection knows, kept in ``st.session_state`` across its script runs."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Final
+
+import streamlit as st
+
+from .protocol import CookieSpec
+from .records import Path
+
+CONNECTION_KEY: Final = "_stsg_connection"
+
+
+@dataclass
+class Connection:
+    """What one browser tab's connection knows; kept in ``st.session_state``."""
+
+    session_id: str
+    sent_revision: int = 0
+    """The revision the tab's mirror has been sent up to; 0 before the first render."""
+    last_seq: int = 0
+    cookie_due: bool = True
+    cookie: CookieSpec | None = None
+    """The signed cookie, sent on every run: Streamlit hands a guard frame that
+    loads late only the newest args, so a cookie sent once can be lost."""
+    excluded_keys: frozenset[str] = frozenset()
+    """Widget keys the app excludes: never persisted, never captured as drafts."""
+    excluded: set[Path] = field(default_factory=set)
+    """Form fields of excluded and password widgets: never taken from the browser."""
+
+
+def get_connection() -> Connection | None:
+    connection = st.session_state.get(CONNECTION_KEY)
+    return connection if isinstance(connection, Connection) else None
+
+
+_this_run = threading.local()
+"""The connection ``bootstrap_session()`` found, kept for the rest of the script run on this
+thread (a Streamlit script thread serves one tab), so that each wrapped widget need not look
+it up in ``st.session_state``: a lookup there costs microseconds, times every widget."""
+
+
+def run_connection() -> Connection | None:
+    """The connection of this script run: the one ``bootstrap_session()`` found, else looked up."""
+    connection: Connection | None = getattr(_this_run, "connection", None)
+    return connection if connection is not None else get_connection()
+
+
+def start_run(connection: Connection) -> None:
+    """Keep ``connection`` for the rest of this script run on this thread."""
+    _this_run.connection = connection
+
+
+def end_connection() -> None:
+    """Forget this tab's connection: its next run starts a page load's lookup again."""
+    st.session_state.pop(CONNECTION_KEY, None)
+    _this_run.connection = None

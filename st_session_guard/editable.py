@@ -1,0 +1,111 @@
+"""The user-editable half of a session, addressed by path, each path with its revision.
+
+This is all the browser may hold and send back (page, navigation, form
+values, form bookkeeping, undo history): the session's parts seen as
+``Change`` records, and changes taken back into them, newest revision first.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime
+from typing import Final
+
+from .forms import Forms
+from .history import ABSENT, FormHistory
+from .page_history import PageHistory
+from .records import JSON, Change, Path
+from .timestamps import iso, parse_time
+
+PATH_ROOTS: Final = ("page", "navigation", "forms", "form_meta", "snapshots")
+
+_IMMUTABLE: Final = frozenset({str, int, float, bool, type(None)})
+"""Value types that need no defensive copy."""
+
+
+class EditableState:
+    def __init__(self, current_page: str, at: datetime) -> None:
+        self.pages = PageHistory(current_page, at)
+        self.forms = Forms()
+        self.revisions: dict[Path, int] = {}
+
+    def stamp(self, paths: tuple[Path, ...] | list[Path], revision: int) -> None:
+        for path in paths:
+            self.revisions[path] = revision
+
+    def changes_since(self, revision: int) -> list[Change]:
+        """Every path changed after ``revision``, tombstones included, as copies."""
+        return [self._change(p, r) for p, r in self.revisions.items() if r > revision]
+
+    def _change(self, path: Path, revision: int) -> Change:
+        value = self._encode(path)
+        return Change(path, None, revision, True) if value is ABSENT else Change(path, value, revision)
+
+    def stored_changes(self) -> list[dict[str, object]]:
+        """Every path as ``Change.to_json()`` would give it, holding this state's own objects:
+        for a caller that encodes them to text before letting go of the session's lock."""
+        out: list[dict[str, object]] = []
+        for path, revision in self.revisions.items():
+            value = self._encode(path, shared=True)
+            if value is ABSENT:  # the path as a tuple: orjson writes it as a list
+                out.append({"p": path, "v": None, "r": revision, "d": True})
+            else:
+                out.append({"p": path, "v": value, "r": revision})
+        return out
+
+    def _encode(self, path: Path, *, shared: bool = False) -> object:
+        """The JSON-ready value at ``path``; ``shared`` as for ``stored_changes``."""
+        root = path[0]
+        if root == "page":
+            return self.pages.current
+        if root == "navigation":  # jsontext writes a dataclass as its to_json() would
+            return self.pages.entries if shared else [e.to_json() for e in self.pages.entries]
+        if root == "forms":
+            form = self.forms.states.get(path[1])
+            value = ABSENT if form is None else form._data.get(path[2], ABSENT)
+            return value if shared or value is ABSENT or type(value) in _IMMUTABLE else copy.deepcopy(value)
+        if root == "form_meta":
+            form = self.forms.states.get(path[1])
+            if form is None:
+                return ABSENT
+            saved = form.saved_data if shared else copy.deepcopy(form.saved_data)
+            return {"saved_data": saved, "last_saved": iso(form.last_saved)}
+        history = self.forms.histories.get(path[1])
+        return ABSENT if history is None else history.encode(path[2], shared=shared)
+
+    def take(self, change: Change) -> bool:
+        """Take one path's value if it is newer than ours; False when ours is as new.
+
+        ``ValueError`` on a value of the wrong shape for its path, with
+        nothing taken.
+        """
+        if change.revision <= self.revisions.get(change.path, 0):
+            return False
+        if change.deleted:
+            self.forms.delete(change.path)
+        else:
+            self._decode(change.path, change.value)
+        self.revisions[change.path] = change.revision
+        return True
+
+    def _decode(self, path: Path, value: JSON) -> None:
+        root = path[0]
+        if root == "page" and isinstance(value, str):
+            self.pages.current = value
+        elif root == "navigation" and isinstance(value, list) and value:
+            self.pages.decode_entries(value)
+        elif root == "forms" and len(path) == 3:
+            self.forms.form(path[1])._data[path[2]] = copy.deepcopy(value)
+        elif root == "form_meta" and len(path) == 2 and isinstance(value, dict):
+            saved = value.get("saved_data") or {}
+            if not isinstance(saved, dict):
+                raise ValueError("saved_data must be an object")
+            form = self.forms.form(path[1])
+            form.saved_data = copy.deepcopy(saved)
+            form.last_saved = parse_time(value.get("last_saved"))
+        elif root == "snapshots" and len(path) == 3:
+            history = self.forms.histories.get(path[1]) or FormHistory()
+            history.decode(path[2], value)
+            self.forms.histories[path[1]] = history
+        else:
+            raise ValueError(f"value of the wrong shape for path {list(path)}")

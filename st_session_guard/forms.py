@@ -1,0 +1,150 @@
+"""A session's forms: their values, what was last saved, and each form's undo history.
+
+Pure data: the session holds the lock, stamps revisions and counts
+interactions. Each change here returns the mirrored paths it touched
+(``["forms", form, field]``, ``["snapshots", form, part]``), empty for none.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from .clock import utcnow
+from .history import ABSENT, FormHistory, FormSnapshot, UndoStep
+
+Path = tuple[str, ...]
+JSON = Any
+
+
+@dataclass
+class FormState:
+    """One form: its current values, what was last saved, and validation messages.
+
+    ``data`` is read-only; change values with ``UserSession.update_form_data`` so
+    that the change is revisioned, undoable and persisted. ``errors`` and
+    ``warnings`` are plain dicts the app fills as it validates.
+    """
+
+    form_id: str
+    _data: dict[str, JSON] = field(default_factory=dict)
+    saved_data: dict[str, JSON] = field(default_factory=dict)
+    last_saved: datetime | None = None
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    warnings: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def data(self) -> Mapping[str, JSON]:
+        return MappingProxyType(self._data)
+
+    @property
+    def is_dirty(self) -> bool:
+        return self._data != self.saved_data
+
+
+class Forms:
+    """Every form of a session and its history, created on first use."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, FormState] = {}
+        self.histories: dict[str, FormHistory] = {}
+
+    def form(self, form_id: str) -> FormState:
+        form = self.states.get(form_id)
+        if form is None:
+            form = self.states[form_id] = FormState(form_id)
+        return form
+
+    def history(self, form_id: str) -> FormHistory:
+        history = self.histories.get(form_id)
+        if history is None:
+            history = self.histories[form_id] = FormHistory()
+        return history
+
+    def apply(self, form_id: str, new_values: Mapping[str, object], *, record: bool) -> list[Path]:
+        """Write fields (``ABSENT`` deletes one); with ``record``, as one new undo step."""
+        data = self.form(form_id)._data
+        step: UndoStep = [
+            (name, data.get(name, ABSENT), value)
+            for name, value in new_values.items()
+            if data.get(name, ABSENT) != value
+        ]
+        for name, _before, after in step:
+            if after is ABSENT:
+                data.pop(name, None)
+            else:
+                data[name] = after
+        paths: list[Path] = [("forms", form_id, name) for name, _b, _a in step]
+        if record and step:
+            slot = self.history(form_id).push(step)
+            paths += [("snapshots", form_id, "line"), ("snapshots", form_id, slot)]
+        return paths
+
+    def undo(self, form_id: str) -> list[Path] | None:
+        """Step back one change; None when there is nothing to undo."""
+        history = self.history(form_id)
+        step = history.step(history.at)
+        if step is None:
+            return None
+        history.at -= 1
+        undone = self.apply(form_id, {name: before for name, before, _a in reversed(step)}, record=False)
+        return [*undone, ("snapshots", form_id, "line")]
+
+    def redo(self, form_id: str) -> list[Path] | None:
+        """Re-apply the change last undone; None when there is none."""
+        history = self.history(form_id)
+        step = history.step(history.at + 1)
+        if step is None:
+            return None
+        history.at += 1
+        redone = self.apply(form_id, {name: after for name, _b, after in step}, record=False)
+        return [*redone, ("snapshots", form_id, "line")]
+
+    def can_undo(self, form_id: str) -> bool:
+        history = self.histories.get(form_id)
+        return history is not None and history.step(history.at) is not None
+
+    def can_redo(self, form_id: str) -> bool:
+        history = self.histories.get(form_id)
+        return history is not None and history.step(history.at + 1) is not None
+
+    def mark_saved(self, form_id: str) -> list[Path]:
+        form = self.form(form_id)
+        form.saved_data = copy.deepcopy(form._data)
+        form.last_saved = utcnow()
+        return [("form_meta", form_id)]
+
+    def snapshot(self, form_id: str, description: str) -> FormSnapshot:
+        snapshot = FormSnapshot(uuid.uuid4().hex, form_id, description, copy.deepcopy(self.form(form_id)._data))
+        self.history(form_id).add_snapshot(snapshot)
+        return snapshot
+
+    def snapshots(self, form_id: str) -> list[FormSnapshot]:
+        history = self.histories.get(form_id)
+        return [] if history is None else list(history.snapshots)
+
+    def restore(self, snapshot_id: str) -> list[Path] | None:
+        """Make the form's data exactly the snapshot's, as one undo step; None for an unknown id."""
+        for form_id, history in self.histories.items():
+            for snapshot in history.snapshots:
+                if snapshot.snapshot_id == snapshot_id:
+                    target: dict[str, object] = {name: ABSENT for name in self.form(form_id)._data}
+                    target.update(copy.deepcopy(dict(snapshot.data)))
+                    return self.apply(form_id, target, record=True)
+        return None
+
+    def delete(self, path: Path) -> None:
+        """Take a tombstone for a ``forms``, ``form_meta`` or ``snapshots`` path."""
+        root, form_id = path[0], path[1]
+        if root == "forms" and form_id in self.states:
+            self.states[form_id]._data.pop(path[2], None)
+        elif root == "snapshots" and form_id in self.histories:
+            self.histories[form_id].delete(path[2])
+        elif root == "form_meta" and form_id in self.states:
+            self.states[form_id].saved_data = {}
+            self.states[form_id].last_saved = None
