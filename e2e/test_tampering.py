@@ -272,7 +272,7 @@ FORGERIES: list[tuple[str, str, str]] = [
         ("return {v: 1, seq: 900005, type: 'restore', session_id: sessionId,"
          " changes: {p: ['forms', 'contact', 'name'], v: 'Mallory', r: now}};"),
         "json",
-        "dropped a restore message: bad change list",
+        "dropped a browser message: changes must be a list",
     ),
     (
         ("return {v: 1, seq: 900006, type: 'restore', session_id: sessionId, drafts: [], changes: ["

@@ -232,3 +232,16 @@ def test_a_whole_history_at_one_path_as_older_releases_sent_it_is_refused() -> N
         assert "3 parts" in str(error)
     else:
         raise AssertionError("a two-part snapshots path was accepted")
+
+
+def test_a_value_planted_a_century_ahead_yields_to_the_users_next_commit() -> None:
+    session = UserSession()
+    century = 100 * 365 * 24 * 3600 * 1000
+    raw = {"v": 1, "seq": 1, "type": "restore", "session_id": session.session_id, "revision": 0,
+           "drafts": [], "changes": [{"p": ["forms", "f", "name"], "v": "planted", "r": NOW_MS + century}]}
+    restore_from_browser(session, restore(session, raw), {}, set())
+    assert session.path_revision(("forms", "f", "name")) <= time.time_ns() // 1_000_000
+    session.update_form_data("f", "name", "typed by the user")
+    assert session.get_form_state("f").data["name"] == "typed by the user"
+    sent = [c for c in session.changes_since(0) if c.path == ("forms", "f", "name")]
+    assert [c.value for c in sent] == ["typed by the user"]
