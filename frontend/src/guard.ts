@@ -30,7 +30,15 @@ import {
   type RestoreMessage,
   type ResyncMessage,
 } from "./protocol";
-import { applyArgs, listedRevisions, decide, emptyRecord, mergeRecords, messageKey } from "./revisions";
+import {
+  applyArgs,
+  clampRevisions,
+  decide,
+  emptyRecord,
+  listedRevisions,
+  mergeRecords,
+  messageKey,
+} from "./revisions";
 
 export interface GuardDeps {
   /** Hands a message to Python; each one costs a rerun. */
@@ -70,7 +78,8 @@ export function recordPolicy(sessionId: string, limits: Limits): RecordPolicy {
 /**
  * Writes `ours` over whatever the session's record holds. Another tab of the
  * session may have stored newer paths since this tab read it: those are
- * merged in, never overwritten; a stored value that cannot be read is replaced.
+ * merged in, never overwritten; a stored value that
+ * cannot be read is replaced.
  */
 export function storeOver(ours: MirrorRecord, limits: Limits): NonNullable<Batch["session"]> {
   const policy = recordPolicy(ours.session_id, limits);
@@ -78,7 +87,8 @@ export function storeOver(ours: MirrorRecord, limits: Limits): NonNullable<Batch
     id: ours.session_id,
     update: (stored) => {
       const theirs = policy.upgrade(stored);
-      return policy.problem(theirs) === undefined ? mergeRecords(theirs as MirrorRecord, ours) : ours;
+      if (policy.problem(theirs) !== undefined) return ours;
+      return mergeRecords(clampRevisions(theirs as MirrorRecord, ours.revision), ours);
     },
   };
 }

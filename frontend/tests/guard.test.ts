@@ -2,7 +2,14 @@ import { IDBFactory } from "fake-indexeddb";
 import { describe, expect, it } from "vitest";
 import { cookieLine, Guard, type GuardDeps } from "../src/guard";
 import { getSession, loadDrafts, openMirror, request, SESSIONS, writeBatch } from "../src/mirror";
-import { parseArgs, SCHEMA_VERSION, type Change, type GuardArgs, type GuardMessage } from "../src/protocol";
+import {
+  parseArgs,
+  SCHEMA_VERSION,
+  type Change,
+  type GuardArgs,
+  type GuardMessage,
+  type MirrorRecord,
+} from "../src/protocol";
 import { applyChanges, emptyRecord } from "../src/revisions";
 import { isDraft, LIMITS, replacing } from "./vectors";
 
@@ -104,14 +111,14 @@ describe("the guard", () => {
       { p: ["page"], v: "contact", r: 160 },
     ]);
     const h = harness(factory);
-    await h.guard.render(args());
+    await h.guard.render(args({ revision: 200 }));
     expect(h.sent).toEqual([
       {
         v: 1,
         seq: 1,
         type: "restore",
         session_id: SID,
-        revision: 160,
+        revision: 200,
         changes: [
           { p: EMAIL, v: "ada@x", r: 150 },
           { p: ["page"], v: "contact", r: 160 },
@@ -119,6 +126,20 @@ describe("the guard", () => {
         drafts: [],
       },
     ]);
+  });
+
+  it("clamps a mirror revision planted a century ahead to the server's, so the next commit wins", async () => {
+    const century = 100 * 365 * 24 * 3600 * 1000;
+    const factory = new IDBFactory();
+    await seed(factory, [{ p: NAME, v: "planted", r: 100 + century }]);
+    const h = harness(factory);
+    h.clock.now = 100 + 2 * century; // the browser's clock plays no part
+    await h.guard.render(args());
+    await h.guard.render(args({ base: 100, revision: 110, changes: [{ p: NAME, v: "Ada L", r: 110 }] }));
+    await h.guard.flush();
+    const record = (await stored(factory)).record as MirrorRecord;
+    expect(record.forms).toEqual({ contact: { name: "Ada L" } });
+    expect(Math.max(record.revision, ...Object.values(record.revs))).toBe(110);
   });
 
   it("sends back a path the server lost, though the server's revision is later", async () => {
@@ -155,7 +176,7 @@ describe("the guard", () => {
     await h.guard.render(args({ base: 100 }));
     await h.guard.render(args({ base: 100 }));
     expect(h.sent.map((m) => [m.type, m.seq])).toEqual([["restore", 1]]);
-    await h.guard.render(args({ revision: 140, base: 100, changes: [] }));
+    await h.guard.render(args({ revision: 140, base: 0, changes: [] }));
     expect(h.sent.map((m) => [m.type, m.seq])).toEqual([
       ["restore", 1],
       ["restore", 2],
@@ -253,7 +274,7 @@ describe("the guard", () => {
     await first.guard.render(args({ base: 100, revision: 150, changes: [{ p: NAME, v: "A", r: 150 }] }));
     await first.guard.flush();
     const { record } = await stored(factory);
-    expect(record).toMatchObject({ revision: 200, forms: { contact: { name: "A", email: "b@x" } } });
+    expect(record).toMatchObject({ forms: { contact: { name: "A", email: "b@x" } } });
   });
 
   it("asks for a rerun when another tab saw the server further ahead, once per revision", async () => {

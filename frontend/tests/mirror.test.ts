@@ -137,7 +137,7 @@ describe("the IndexedDB mirror", () => {
     ]);
     const layout1 = { ...other, schema: 1, snapshots: { c: {} } };
     await put(SESSIONS, { ...layout1, revs: { ...other.revs, '["snapshots","c"]': 21 } }, "s1");
-    await writeBatch(db, { session: storeOver(record, LIMITS) });
+    await writeBatch(db, { session: storeOver({ ...record, revision: 30 }, LIMITS) });
     const stored = (await getSession(db, "s1")) as typeof record;
     expect(stored.schema).toBe(2);
     expect(stored.forms).toEqual({ contact: { name: "Ada", email: "a@b" } });
