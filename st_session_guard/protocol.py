@@ -85,7 +85,8 @@ class GuardArgs(TypedDict):
 class DraftOut(TypedDict):
     key: str
     value: str
-    ts: int
+    base: int
+    """The server's revision of the draft's path when the draft was typed over it."""
 
 
 class RestoreMessage(TypedDict):
@@ -210,14 +211,14 @@ def parse_change(
 def parse_draft(raw: object, limits: Limits) -> DraftOut:
     if not isinstance(raw, Mapping):
         raise Rejected("a draft is an object")
-    key, value, ts = raw.get("key"), raw.get("value"), raw.get("ts")
+    key, value, base = raw.get("key"), raw.get("value"), raw.get("base")
     if not isinstance(key, str) or not key or len(key) > limits.max_name:
         raise Rejected("a draft's key is a non-empty widget key")
     if not isinstance(value, str):
         raise Rejected("a draft's value is text")
-    if not _is_revision(ts):
-        raise Rejected("a draft's ts is a non-negative integer")
-    return {"key": key, "value": value, "ts": ts}
+    if not _is_revision(base):
+        raise Rejected("a draft's base is a non-negative integer")
+    return {"key": key, "value": value, "base": base}
 
 
 def _parse_each(

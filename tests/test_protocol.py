@@ -80,7 +80,7 @@ def generate(gen: dict[str, int]) -> Any:
     if kind == "changes":
         message["changes"] = [{"p": ["page"], "v": 1, "r": 1} for _ in range(n)]
     elif kind == "drafts":
-        message["drafts"] = [{"key": "k", "value": "x", "ts": 1} for _ in range(n)]
+        message["drafts"] = [{"key": "k", "value": "x", "base": 1} for _ in range(n)]
     else:
         raise AssertionError(f"unknown generator {kind}")
     return message

@@ -10,6 +10,8 @@ import {
   type ElementLike,
   keyClass,
   liveDrafts,
+  pathRevision,
+  type DraftPaths,
 } from "./drafts";
 import { clearSession, getSession, loadDrafts, loadSession, writeBatch, type Batch, type DraftKey, type RecordPolicy } from "./mirror";
 import {
@@ -106,6 +108,7 @@ export class Guard {
   private database: Promise<IDBDatabase | undefined> | undefined;
   private storage: "opening" | "on" | "off" = "opening";
   private drafts = new Map<string, DraftRecord>();
+  private draftPaths: DraftPaths = {};
   private draftClasses: ReadonlyMap<string, string> = new Map();
   private excludedClasses: ReadonlySet<string> = new Set();
   private draftPuts = new Set<string>();
@@ -158,6 +161,7 @@ export class Guard {
       else this.deps.warn("st-session-guard: refusing a cookie with unsafe characters");
     }
     this.limits = args.limits;
+    this.draftPaths = args.drafts;
     this.draftClasses = classesOf(args.drafts);
     this.excludedClasses = new Set(args.excluded.map(keyClass));
     this.queue = this.queue
@@ -169,7 +173,9 @@ export class Guard {
   /** Records typing in a captured widget (a no-op without storage). */
   capture(key: string, value: string): void {
     if (this.storage === "off" || this.record === undefined) return;
-    const draft = { session_id: this.record.session_id, key, value, ts: this.deps.now() };
+    const base = pathRevision(this.record, this.draftPaths, key);
+    if (base === undefined) return;
+    const draft = { session_id: this.record.session_id, key, value, base, ts: this.deps.now() };
     this.drafts.set(key, draft);
     this.draftPuts.add(key);
     this.writes.schedule();

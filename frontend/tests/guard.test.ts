@@ -216,8 +216,8 @@ describe("the guard", () => {
     const db = await openMirror(factory);
     await writeBatch(db, {
       drafts: [
-        { session_id: SID, key: "name_w", value: "Ada Lov", ts: 130 },
-        { session_id: SID, key: "old_w", value: "stale", ts: 90 },
+        { session_id: SID, key: "name_w", value: "Ada Lov", base: 100, ts: 130 },
+        { session_id: SID, key: "old_w", value: "stale", base: 90, ts: 90 },
       ],
     });
     db.close();
@@ -230,7 +230,7 @@ describe("the guard", () => {
     expect(h.sent[0]).toMatchObject({
       type: "restore",
       changes: [],
-      drafts: [{ key: "name_w", value: "Ada Lov", ts: 130 }],
+      drafts: [{ key: "name_w", value: "Ada Lov", base: 100 }],
     });
     await h.guard.render(args({ base: 100, revision: 110, drafts, changes: [] }));
     expect(h.sent).toHaveLength(1);
@@ -245,22 +245,37 @@ describe("the guard", () => {
     h.guard.capture("name_w", "Ada L");
     await h.guard.flush();
     expect((await stored(h.factory)).drafts).toEqual([
-      { session_id: SID, key: "name_w", value: "Ada L", ts: 500 },
+      { session_id: SID, key: "name_w", value: "Ada L", base: 100, ts: 500 },
     ]);
     await h.guard.render(args({ base: 100, revision: 500, changes: [{ p: NAME, v: "Ada L", r: 500 }] }));
     await h.guard.flush();
     expect((await stored(h.factory)).drafts).toEqual([]);
   });
 
-  it("keeps typing in a widget the server has not named until the next render drops it", async () => {
+  it("never stores typing in a widget the server has not named", async () => {
     const h = harness();
     await h.guard.render(args());
     h.guard.capture("plain_widget", "typed");
     await h.guard.flush();
-    expect((await stored(h.factory)).drafts.map((d) => d.key)).toEqual(["plain_widget"]);
-    await h.guard.render(args({ base: 100, changes: [] }));
-    await h.guard.flush();
     expect((await stored(h.factory)).drafts).toEqual([]);
+  });
+
+  it("orders a draft by the server revision it was typed over, whatever the browser's clock says", async () => {
+    for (const skew of [-3_600_000, 3_600_000]) {
+      const factory = new IDBFactory();
+      const typing = harness(factory);
+      await typing.guard.render(args());
+      typing.clock.now = 1_000_000_000 + skew;
+      typing.guard.capture("name_w", "Ada Lov");
+      await typing.guard.flush();
+      const reloaded = harness(factory);
+      await reloaded.guard.render(args());
+      expect(reloaded.sent).toMatchObject([{ type: "restore", drafts: [{ key: "name_w", base: 100 }] }]);
+      // The field was committed elsewhere after the typing: the draft is stale, whatever its clock.
+      const later = harness(factory);
+      await later.guard.render(args({ revision: 120, changes: [{ p: NAME, v: "Ada", r: 120 }] }));
+      expect(later.sent).toEqual([]);
+    }
   });
 
   it("keeps another tab's newer paths when writing its own copy of the record", async () => {

@@ -37,6 +37,7 @@ const draft = (session_id: string, key: string, ts = 5): DraftRecord => ({
   session_id,
   key,
   value: "typed",
+  base: 10,
   ts,
 });
 
@@ -47,11 +48,11 @@ describe("the IndexedDB mirror", () => {
     expect([...db.objectStoreNames].sort()).toEqual([DRAFTS, SESSIONS]);
   });
 
-  it("deletes a stored record nested deeper or larger than the server accepts, with a warning", async () => {
+  it("deletes a stored record past the server's bounds or holding NaN or Infinity, with a warning", async () => {
     let deep: unknown = "leaf";
     for (let i = 0; i < 1_000; i += 1) deep = [deep];
     const huge = "x".repeat(LIMITS.max_bytes);
-    for (const bad of [deep, huge]) {
+    for (const bad of [deep, huge, Number.NaN, [Number.POSITIVE_INFINITY], { constructor: 1 }]) {
       const tampered = applyChanges(record, [{ p: ["forms", "contact", "bio"], v: bad as string, r: 20 }]);
       await put(SESSIONS, tampered, "s1");
       const warn = vi.fn();

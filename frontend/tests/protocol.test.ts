@@ -32,7 +32,7 @@ function generate(gen: Record<string, number>): unknown {
   if (kind === "items") return new Array(n - 1).fill(0);
   const message = { v: 1, seq: 1, type: "restore", session_id: "S", revision: 1, changes: [] as unknown[], drafts: [] as unknown[] };
   if (kind === "changes") message.changes = Array.from({ length: n }, () => ({ p: ["page"], v: 1, r: 1 }));
-  else if (kind === "drafts") message.drafts = Array.from({ length: n }, () => ({ key: "k", value: "x", ts: 1 }));
+  else if (kind === "drafts") message.drafts = Array.from({ length: n }, () => ({ key: "k", value: "x", base: 1 }));
   else throw new Error(`unknown generator ${kind}`);
   return message;
 }
