@@ -275,7 +275,8 @@ FORGERIES: list[tuple[str, str, str]] = [
         "dropped a browser message: changes must be a list",
     ),
     (
-        ("return {v: 1, seq: 900006, type: 'restore', session_id: sessionId, drafts: [], changes: ["
+        ("return {v: 1, seq: 900006, type: 'restore', session_id: sessionId, revision: now, drafts: [],"
+         " changes: ["
          " {p: ['roles'], v: ['admin'], r: now}, {p: ['permissions'], v: ['delete'], r: now},"
          f" {{p: ['user_id'], v: '{FOREIGN_USER}', r: now}}, {{p: ['metrics'], v: {{}}, r: now}},"
          " {p: ['forms', 'contact'], v: {name: 'Mallory'}, r: now}]};"),
