@@ -58,6 +58,23 @@ export function draftKeyOf(
   return key;
 }
 
+const KEY_PREFIX = "st-key-";
+
+/**
+ * The class of the nearest keyed container around an element, or undefined
+ * when there is none or a key the app excludes is anywhere around it.
+ */
+export function keyedClassOf(el: ElementLike | null, excluded: ReadonlySet<string>): string | undefined {
+  let found: string | undefined;
+  for (let node = el; node !== null; node = node.parentElement) {
+    for (const cls of node.classList) {
+      if (excluded.has(cls)) return undefined;
+      if (found === undefined && cls.startsWith(KEY_PREFIX) && cls.length > KEY_PREFIX.length) found = cls;
+    }
+  }
+  return found;
+}
+
 /** The mirror's revision of a named draft widget's path (0 when never set), or undefined for an unnamed key. */
 export function pathRevision(record: MirrorRecord, paths: DraftPaths, key: string): number | undefined {
   const formField = paths[key];
@@ -120,14 +137,11 @@ export function isTextField(el: TypedLike): boolean {
  */
 export function captureDrafts(
   doc: Document,
-  keyOf: (el: ElementLike) => string | undefined,
-  onDraft: (key: string, value: string) => void,
+  onTyped: (el: ElementLike, value: string) => void,
 ): () => void {
   const listener = (event: Event): void => {
     const target = event.target as (Element & TypedLike) | null;
-    if (target === null || !isTextField(target)) return;
-    const key = keyOf(target);
-    if (key !== undefined) onDraft(key, target.value as string);
+    if (target !== null && isTextField(target)) onTyped(target, target.value as string);
   };
   doc.addEventListener("input", listener, true);
   return () => doc.removeEventListener("input", listener, true);

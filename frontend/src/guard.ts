@@ -9,6 +9,7 @@ import {
   draftKeyOf,
   type ElementLike,
   keyClass,
+  keyedClassOf,
   liveDrafts,
   pathRevision,
   type DraftPaths,
@@ -111,6 +112,9 @@ export class Guard {
   private draftPaths: DraftPaths = {};
   private draftClasses: ReadonlyMap<string, string> = new Map();
   private excludedClasses: ReadonlySet<string> = new Set();
+  /** Container class -> typing in a keyed widget the server has not named (yet); memory only. */
+  private readonly unnamed = new Map<string, string>();
+  private readonly askedToName = new Set<string>();
   private draftPuts = new Set<string>();
   private draftDrops: DraftKey[] = [];
   private recordDirty = false;
@@ -138,9 +142,28 @@ export class Guard {
     return this.record?.revision ?? 0;
   }
 
-  /** Which widget's draft a typed-into element is; see drafts.ts draftKeyOf. */
-  keyOf(el: ElementLike | null): string | undefined {
-    return draftKeyOf(el, this.draftClasses, this.excludedClasses);
+  /**
+   * Takes typing in the app's page. In a widget the server named it is a
+   * draft. In another keyed container (not excluded) it is held in memory
+   * only, never stored, and one rerun is asked for: the server names a
+   * page's wrapped widgets from the run after the one that drew them, so a
+   * first visit's typing becomes a draft once the next render names it.
+   */
+  typed(el: ElementLike, value: string): void {
+    const key = draftKeyOf(el, this.draftClasses, this.excludedClasses);
+    if (key !== undefined) {
+      this.capture(key, value);
+      return;
+    }
+    const record = this.record;
+    const cls = keyedClassOf(el, this.excludedClasses);
+    if (cls === undefined || record === undefined || this.storage === "off") return;
+    this.unnamed.set(cls, value);
+    if (this.askedToName.has(cls)) return;
+    this.askedToName.add(cls);
+    this.queue = this.queue.then(() =>
+      this.post({ v: PROTOCOL_VERSION, type: "resync", session_id: record.session_id, revision: record.revision }),
+    );
   }
 
   /**
@@ -266,6 +289,12 @@ export class Guard {
       this.record = next;
       this.recordDirty = true;
       if (this.storage !== "off") this.writes.schedule();
+    }
+    for (const [cls, value] of this.unnamed) {
+      const key = this.draftClasses.get(cls);
+      if (key === undefined) continue;
+      this.unnamed.delete(cls);
+      this.capture(key, value);
     }
     for (const key of committedDrafts(this.drafts.values(), args.drafts, next)) this.dropDraft(key);
     // Typing in a keyed widget the server does not name is not a wrapped

@@ -75,7 +75,10 @@ describe("draft capture", () => {
       removeEventListener: vi.fn(),
     } as unknown as Document;
     const onDraft = vi.fn();
-    const stop = captureDrafts(doc, (node) => draftKeyOf(node, classesOf(paths), new Set()), onDraft);
+    const stop = captureDrafts(doc, (node, value) => {
+      const key = draftKeyOf(node, classesOf(paths), new Set());
+      if (key !== undefined) onDraft(key, value);
+    });
     const [type, fire, capture] = listeners[0]!;
     expect([type, capture]).toEqual(["input", true]);
 

@@ -252,12 +252,30 @@ describe("the guard", () => {
     expect((await stored(h.factory)).drafts).toEqual([]);
   });
 
-  it("never stores typing in a widget the server has not named", async () => {
+  it("holds typing in a widget the server has not named in memory only, asking once for a rerun to name it", async () => {
     const h = harness();
     await h.guard.render(args());
-    h.guard.capture("plain_widget", "typed");
+    const typedIn = (cls: string) => ({ classList: [], parentElement: { classList: [cls], parentElement: null } });
+    h.guard.typed(typedIn("st-key-late_w"), "first visit");
+    h.guard.typed(typedIn("st-key-late_w"), "first visit typing");
+    h.guard.typed(typedIn("st-key-search"), "never named");
     await h.guard.flush();
     expect((await stored(h.factory)).drafts).toEqual([]);
+    expect(h.sent.map((m) => m.type)).toEqual(["resync", "resync"]);
+    const drafts = { ...args().drafts, late_w: ["contact", "late"] } as GuardArgs["drafts"];
+    await h.guard.render(args({ base: 100, changes: [], drafts }));
+    await h.guard.flush();
+    expect((await stored(h.factory)).drafts).toMatchObject([{ key: "late_w", value: "first visit typing", base: 0 }]);
+  });
+
+  it("never holds typing inside a key the app excludes, named or not", async () => {
+    const h = harness();
+    await h.guard.render(args({ excluded: ["ssn"] }));
+    const inside = { classList: ["st-key-name_w"], parentElement: { classList: ["st-key-ssn"], parentElement: null } };
+    h.guard.typed(inside, "123-45");
+    await h.guard.flush();
+    expect((await stored(h.factory)).drafts).toEqual([]);
+    expect(h.sent).toEqual([]);
   });
 
   it("orders a draft by the server revision it was typed over, whatever the browser's clock says", async () => {
