@@ -272,10 +272,11 @@ FORGERIES: list[tuple[str, str, str]] = [
         ("return {v: 1, seq: 900005, type: 'restore', session_id: sessionId,"
          " changes: {p: ['forms', 'contact', 'name'], v: 'Mallory', r: now}};"),
         "json",
-        "dropped a restore message: bad change list",
+        "dropped a browser message: changes must be a list",
     ),
     (
-        ("return {v: 1, seq: 900006, type: 'restore', session_id: sessionId, drafts: [], changes: ["
+        ("return {v: 1, seq: 900006, type: 'restore', session_id: sessionId, revision: now, drafts: [],"
+         " changes: ["
          " {p: ['roles'], v: ['admin'], r: now}, {p: ['permissions'], v: ['delete'], r: now},"
          f" {{p: ['user_id'], v: '{FOREIGN_USER}', r: now}}, {{p: ['metrics'], v: {{}}, r: now}},"
          " {p: ['forms', 'contact'], v: {name: 'Mallory'}, r: now}]};"),

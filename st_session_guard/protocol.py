@@ -85,7 +85,8 @@ class GuardArgs(TypedDict):
 class DraftOut(TypedDict):
     key: str
     value: str
-    ts: int
+    base: int
+    """The server's revision of the draft's path when the draft was typed over it."""
 
 
 class RestoreMessage(TypedDict):
@@ -210,14 +211,14 @@ def parse_change(
 def parse_draft(raw: object, limits: Limits) -> DraftOut:
     if not isinstance(raw, Mapping):
         raise Rejected("a draft is an object")
-    key, value, ts = raw.get("key"), raw.get("value"), raw.get("ts")
+    key, value, base = raw.get("key"), raw.get("value"), raw.get("base")
     if not isinstance(key, str) or not key or len(key) > limits.max_name:
         raise Rejected("a draft's key is a non-empty widget key")
     if not isinstance(value, str):
         raise Rejected("a draft's value is text")
-    if not _is_revision(ts):
-        raise Rejected("a draft's ts is a non-negative integer")
-    return {"key": key, "value": value, "ts": ts}
+    if not _is_revision(base):
+        raise Rejected("a draft's base is a non-negative integer")
+    return {"key": key, "value": value, "base": base}
 
 
 def _parse_each(
@@ -233,36 +234,42 @@ def _parse_each(
     return out
 
 
+def _read_revision(raw: Mapping[str, Any]) -> int:
+    revision = raw.get("revision")
+    if not _is_revision(revision):
+        raise Rejected("revision must be a non-negative integer")
+    return revision
+
+
 def _read(raw: object, session_id: str, last_seq: int, limits: Limits) -> GuardMessage | None:
     check_bounds(raw, limits)
     if not isinstance(raw, Mapping) or raw.get("v") != PROTOCOL_VERSION:
         raise Rejected(f"not a version {PROTOCOL_VERSION} guard message")
     seq = raw.get("seq")
     if not _is_revision(seq):
-        raise Rejected("seq must be a non-negative integer")
+        raise Rejected("seq must be an integer, not negative")
     if raw.get("session_id") != session_id:
         raise Rejected("message for another session")
-    revision = raw.get("revision")
-    if not _is_revision(revision):
-        raise Rejected("revision must be a non-negative integer")
     kind = raw.get("type")
+    if kind not in ("restore", "resync"):
+        raise Rejected(f"unknown message type {kind!r}")
     if kind == "resync":
+        revision = _read_revision(raw)
         message: GuardMessage = ResyncMessage(
             v=PROTOCOL_VERSION, seq=seq, type="resync", session_id=session_id, revision=revision
         )
-    elif kind == "restore":
+    else:
         changes, drafts = raw.get("changes", []), raw.get("drafts", [])
         if not isinstance(changes, list) or len(changes) > limits.max_changes:
             raise Rejected(f"changes must be a list of at most {limits.max_changes}")
         if not isinstance(drafts, list) or len(drafts) > limits.max_drafts:
             raise Rejected(f"drafts must be a list of at most {limits.max_drafts}")
+        revision = _read_revision(raw)
         message = RestoreMessage(
             v=PROTOCOL_VERSION, seq=seq, type="restore", session_id=session_id, revision=revision,
             changes=_parse_each(changes, parse_change, limits, "change"),
             drafts=_parse_each(drafts, parse_draft, limits, "draft"),
         )
-    else:
-        raise Rejected(f"unknown message type {kind!r}")
     return message if seq > last_seq else None
 
 

@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from .protocol import ChangeMessage, DraftOut, Path, RestoreMessage
-from .session import Change, UserSession
+from .session import Change, UserSession, next_revision
 
 logger = logging.getLogger("st_session_guard")
 
@@ -72,24 +72,32 @@ def restore_from_browser(
     draft_paths: Mapping[str, Path],
     excluded: Collection[Path],
 ) -> Outcome:
-    """Merge a ``restore`` message: mirrored changes, then drafts newer than their field."""
-    dropped = 0
-    changes = [as_change(change) for change in message["changes"]]
+    """Merge a ``restore`` message: mirrored changes, then drafts typed over their field as it still is."""
+    merged = apply_changes(session, [as_change(change) for change in message["changes"]], excluded)
     for draft in message["drafts"]:
-        change = _draft_as_change(draft, draft_paths)
+        change = _draft_as_change(session, draft, draft_paths)
         if change is None:
-            dropped += 1
-        else:
-            changes.append(change)
-    merged = apply_changes(session, changes, excluded)
-    merged.dropped += dropped
+            merged.dropped += 1
+            continue
+        taken = apply_changes(session, [change], excluded)
+        merged.dropped += taken.dropped
+        if taken.oldest is not None:
+            merged.took(taken.oldest)
     return merged
 
 
-def _draft_as_change(draft: DraftOut, draft_paths: Mapping[str, Path]) -> Change | None:
-    """A draft is typing not yet committed: it counts as a change at the time it was typed."""
+def _draft_as_change(session: UserSession, draft: DraftOut, draft_paths: Mapping[str, Path]) -> Change | None:
+    """Typing not yet committed, as a change at the server's next revision.
+
+    Only if its field has not changed since the draft was typed over it
+    (``base``): drafts are ordered against server revisions, never the
+    browser's clock.
+    """
     path = draft_paths.get(draft["key"])
     if path is None:
         logger.warning("st-session-guard: dropped a draft for a widget the server did not name")
         return None
-    return Change(path, draft["value"], clamp_revision(draft["ts"]))
+    if session.path_revision(path) > draft["base"]:
+        logger.info("st-session-guard: dropped a draft typed over a value that has changed since")
+        return None
+    return Change(path, draft["value"], next_revision(session.revision))

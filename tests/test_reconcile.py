@@ -148,7 +148,7 @@ def test_a_message_holding_nan_is_dropped_whole_and_changes_nothing(caplog: Any)
 def test_a_draft_for_a_widget_the_server_did_not_name_is_dropped() -> None:
     session = UserSession()
     raw = {"v": 1, "seq": 1, "type": "restore", "session_id": session.session_id, "revision": 0,
-           "changes": [], "drafts": [{"key": "search", "value": "typed", "ts": 1}]}
+           "changes": [], "drafts": [{"key": "search", "value": "typed", "base": 1}]}
     outcome = restore_from_browser(session, restore(session, raw), {}, set())
     assert (outcome.applied, outcome.dropped) == (0, 1)
 
@@ -184,18 +184,25 @@ def test_excluded_fields_are_never_taken_from_the_browser() -> None:
     assert "password" not in session.get_form_state("login").data
 
 
-def test_a_draft_newer_than_its_field_is_taken_and_an_older_one_is_not() -> None:
+def test_a_draft_is_taken_only_over_the_revision_it_was_typed_on_and_stamped_by_the_server() -> None:
     session = UserSession()
-    committed_at = NOW_MS - 10_000
-    session.apply_change(Change(("forms", "f", "name"), "committed", committed_at))
-    paths = {"name_key": ("forms", "f", "name")}
-    old = {"v": 1, "seq": 1, "type": "restore", "session_id": session.session_id, "revision": 0,
-           "changes": [], "drafts": [{"key": "name_key", "value": "stale", "ts": committed_at - 1}]}
-    restore_from_browser(session, restore(session, old), paths, set())
-    assert session.get_form_state("f").data["name"] == "committed"
-    new = {**old, "drafts": [{"key": "name_key", "value": "typed later", "ts": committed_at + 1}]}
-    restore_from_browser(session, restore(session, new), paths, set())
-    assert session.get_form_state("f").data["name"] == "typed later"
+    path = ("forms", "f", "name")
+    session.apply_change(Change(path, "committed", NOW_MS - 10_000))
+    typed_on = session.path_revision(path)
+    paths = {"name_key": path}
+    raw = {"v": 1, "seq": 1, "type": "restore", "session_id": session.session_id, "revision": 0,
+           "changes": [], "drafts": [{"key": "name_key", "value": "typed", "base": typed_on}]}
+    session.update_form_data("f", "name", "committed later")  # the field moved on after the typing
+    outcome = restore_from_browser(session, restore(session, raw), paths, set())
+    assert outcome.applied == 0
+    assert session.get_form_state("f").data["name"] == "committed later"
+
+    raw["drafts"] = [{"key": "name_key", "value": "typed again", "base": session.path_revision(path)}]
+    before = session.revision
+    outcome = restore_from_browser(session, restore(session, raw), paths, set())
+    assert outcome.applied == 1
+    assert session.get_form_state("f").data["name"] == "typed again"
+    assert session.path_revision(path) > before
 
 
 def test_a_tampered_undo_line_or_step_is_dropped_and_undo_still_works(caplog: Any) -> None:
@@ -232,3 +239,16 @@ def test_a_whole_history_at_one_path_as_older_releases_sent_it_is_refused() -> N
         assert "3 parts" in str(error)
     else:
         raise AssertionError("a two-part snapshots path was accepted")
+
+
+def test_a_value_planted_a_century_ahead_yields_to_the_users_next_commit() -> None:
+    session = UserSession()
+    century = 100 * 365 * 24 * 3600 * 1000
+    raw = {"v": 1, "seq": 1, "type": "restore", "session_id": session.session_id, "revision": 0,
+           "drafts": [], "changes": [{"p": ["forms", "f", "name"], "v": "planted", "r": NOW_MS + century}]}
+    restore_from_browser(session, restore(session, raw), {}, set())
+    assert session.path_revision(("forms", "f", "name")) <= time.time_ns() // 1_000_000
+    session.update_form_data("f", "name", "typed by the user")
+    assert session.get_form_state("f").data["name"] == "typed by the user"
+    sent = [c for c in session.changes_since(0) if c.path == ("forms", "f", "name")]
+    assert [c.value for c in sent] == ["typed by the user"]

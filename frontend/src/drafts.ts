@@ -35,64 +35,77 @@ export interface ElementLike {
   readonly parentElement: ElementLike | null;
 }
 
-const KEY_PREFIX = "st-key-";
-
 /**
- * The draft key of a typed-into element: the key of the nearest keyed
- * container around it. A key the server named as a wrapped widget comes back
- * as the server spelled it; an excluded key gives nothing; any other keyed
- * container gives its class suffix. Those last drafts are provisional: on the
- * first visit of a page the server names its widgets one run late, so typing
- * is kept until the next render, which drops every draft it does not name.
+ * The draft key of a typed-into element: the key of the nearest container
+ * around it that the server named as a wrapped widget. Only those: an
+ * unwrapped field, a password input (never named, whatever its DOM type after
+ * the eye toggle) or any other keyed container gives nothing, and a key the
+ * app excludes anywhere around the element wins over every other. A widget is
+ * named from the run after the one that first drew it.
  */
 export function draftKeyOf(
   el: ElementLike | null,
   known: ReadonlyMap<string, string>,
   excluded: ReadonlySet<string>,
 ): string | undefined {
+  let key: string | undefined;
   for (let node = el; node !== null; node = node.parentElement) {
     for (const cls of node.classList) {
       if (excluded.has(cls)) return undefined;
-      const key = known.get(cls);
-      if (key !== undefined) return key;
-      if (cls.startsWith(KEY_PREFIX) && cls.length > KEY_PREFIX.length) {
-        return cls.slice(KEY_PREFIX.length);
-      }
+      key ??= known.get(cls);
     }
   }
-  return undefined;
+  return key;
 }
 
-function pathRevision(record: MirrorRecord, paths: DraftPaths, key: string): number | undefined {
+const KEY_PREFIX = "st-key-";
+
+/**
+ * The class of the nearest keyed container around an element, or undefined
+ * when there is none or a key the app excludes is anywhere around it.
+ */
+export function keyedClassOf(el: ElementLike | null, excluded: ReadonlySet<string>): string | undefined {
+  let found: string | undefined;
+  for (let node = el; node !== null; node = node.parentElement) {
+    for (const cls of node.classList) {
+      if (excluded.has(cls)) return undefined;
+      if (found === undefined && cls.startsWith(KEY_PREFIX) && cls.length > KEY_PREFIX.length) found = cls;
+    }
+  }
+  return found;
+}
+
+/** The mirror's revision of a named draft widget's path (0 when never set), or undefined for an unnamed key. */
+export function pathRevision(record: MirrorRecord, paths: DraftPaths, key: string): number | undefined {
   const formField = paths[key];
   if (formField === undefined) return undefined;
   return record.revs[pathKey(draftPath(formField))] ?? 0;
 }
 
-/** Drafts typed after their path last changed; drafts of unknown keys are not offered. */
+/** Drafts whose path is still at the revision they were typed over; drafts of unknown keys are not offered. */
 export function liveDrafts(
   drafts: Iterable<DraftRecord>,
   paths: DraftPaths,
   record: MirrorRecord,
 ): DraftOut[] {
   const out: DraftOut[] = [];
-  for (const { key, value, ts } of drafts) {
+  for (const { key, value, base } of drafts) {
     const rev = pathRevision(record, paths, key);
-    if (rev !== undefined && ts > rev) out.push({ key, value, ts });
+    if (rev !== undefined && rev <= base) out.push({ key, value, base });
   }
   return out;
 }
 
-/** Keys of drafts whose path has since been written at or after their time: already committed. */
+/** Keys of drafts whose path has changed since they were typed over it: committed, or overtaken. */
 export function committedDrafts(
   drafts: Iterable<DraftRecord>,
   paths: DraftPaths,
   record: MirrorRecord,
 ): string[] {
   const out: string[] = [];
-  for (const { key, ts } of drafts) {
+  for (const { key, base } of drafts) {
     const rev = pathRevision(record, paths, key);
-    if (rev !== undefined && rev >= ts) out.push(key);
+    if (rev !== undefined && rev > base) out.push(key);
   }
   return out;
 }
@@ -124,14 +137,11 @@ export function isTextField(el: TypedLike): boolean {
  */
 export function captureDrafts(
   doc: Document,
-  keyOf: (el: ElementLike) => string | undefined,
-  onDraft: (key: string, value: string) => void,
+  onTyped: (el: ElementLike, value: string) => void,
 ): () => void {
   const listener = (event: Event): void => {
     const target = event.target as (Element & TypedLike) | null;
-    if (target === null || !isTextField(target)) return;
-    const key = keyOf(target);
-    if (key !== undefined) onDraft(key, target.value as string);
+    if (target !== null && isTextField(target)) onTyped(target, target.value as string);
   };
   doc.addEventListener("input", listener, true);
   return () => doc.removeEventListener("input", listener, true);

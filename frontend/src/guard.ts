@@ -9,7 +9,10 @@ import {
   draftKeyOf,
   type ElementLike,
   keyClass,
+  keyedClassOf,
   liveDrafts,
+  pathRevision,
+  type DraftPaths,
 } from "./drafts";
 import { clearSession, getSession, loadDrafts, loadSession, writeBatch, type Batch, type DraftKey, type RecordPolicy } from "./mirror";
 import {
@@ -30,7 +33,15 @@ import {
   type RestoreMessage,
   type ResyncMessage,
 } from "./protocol";
-import { applyArgs, listedRevisions, decide, emptyRecord, mergeRecords, messageKey } from "./revisions";
+import {
+  applyArgs,
+  clampRevisions,
+  decide,
+  emptyRecord,
+  listedRevisions,
+  mergeRecords,
+  messageKey,
+} from "./revisions";
 
 export interface GuardDeps {
   /** Hands a message to Python; each one costs a rerun. */
@@ -70,7 +81,8 @@ export function recordPolicy(sessionId: string, limits: Limits): RecordPolicy {
 /**
  * Writes `ours` over whatever the session's record holds. Another tab of the
  * session may have stored newer paths since this tab read it: those are
- * merged in, never overwritten; a stored value that cannot be read is replaced.
+ * merged in, never overwritten; a stored value that
+ * cannot be read is replaced.
  */
 export function storeOver(ours: MirrorRecord, limits: Limits): NonNullable<Batch["session"]> {
   const policy = recordPolicy(ours.session_id, limits);
@@ -78,7 +90,8 @@ export function storeOver(ours: MirrorRecord, limits: Limits): NonNullable<Batch
     id: ours.session_id,
     update: (stored) => {
       const theirs = policy.upgrade(stored);
-      return policy.problem(theirs) === undefined ? mergeRecords(theirs as MirrorRecord, ours) : ours;
+      if (policy.problem(theirs) !== undefined) return ours;
+      return mergeRecords(clampRevisions(theirs as MirrorRecord, ours.revision), ours);
     },
   };
 }
@@ -96,8 +109,12 @@ export class Guard {
   private database: Promise<IDBDatabase | undefined> | undefined;
   private storage: "opening" | "on" | "off" = "opening";
   private drafts = new Map<string, DraftRecord>();
+  private draftPaths: DraftPaths = {};
   private draftClasses: ReadonlyMap<string, string> = new Map();
   private excludedClasses: ReadonlySet<string> = new Set();
+  /** Container class -> typing in a keyed widget the server has not named (yet); memory only. */
+  private readonly unnamed = new Map<string, string>();
+  private readonly askedToName = new Set<string>();
   private draftPuts = new Set<string>();
   private draftDrops: DraftKey[] = [];
   private recordDirty = false;
@@ -125,9 +142,28 @@ export class Guard {
     return this.record?.revision ?? 0;
   }
 
-  /** Which widget's draft a typed-into element is; see drafts.ts draftKeyOf. */
-  keyOf(el: ElementLike | null): string | undefined {
-    return draftKeyOf(el, this.draftClasses, this.excludedClasses);
+  /**
+   * Takes typing in the app's page. In a widget the server named it is a
+   * draft. In another keyed container (not excluded) it is held in memory
+   * only, never stored, and one rerun is asked for: the server names a
+   * page's wrapped widgets from the run after the one that drew them, so a
+   * first visit's typing becomes a draft once the next render names it.
+   */
+  typed(el: ElementLike, value: string): void {
+    const key = draftKeyOf(el, this.draftClasses, this.excludedClasses);
+    if (key !== undefined) {
+      this.capture(key, value);
+      return;
+    }
+    const record = this.record;
+    const cls = keyedClassOf(el, this.excludedClasses);
+    if (cls === undefined || record === undefined || this.storage === "off") return;
+    this.unnamed.set(cls, value);
+    if (this.askedToName.has(cls)) return;
+    this.askedToName.add(cls);
+    this.queue = this.queue.then(() =>
+      this.post({ v: PROTOCOL_VERSION, type: "resync", session_id: record.session_id, revision: record.revision }),
+    );
   }
 
   /**
@@ -148,6 +184,7 @@ export class Guard {
       else this.deps.warn("st-session-guard: refusing a cookie with unsafe characters");
     }
     this.limits = args.limits;
+    this.draftPaths = args.drafts;
     this.draftClasses = classesOf(args.drafts);
     this.excludedClasses = new Set(args.excluded.map(keyClass));
     this.queue = this.queue
@@ -159,7 +196,9 @@ export class Guard {
   /** Records typing in a captured widget (a no-op without storage). */
   capture(key: string, value: string): void {
     if (this.storage === "off" || this.record === undefined) return;
-    const draft = { session_id: this.record.session_id, key, value, ts: this.deps.now() };
+    const base = pathRevision(this.record, this.draftPaths, key);
+    if (base === undefined) return;
+    const draft = { session_id: this.record.session_id, key, value, base, ts: this.deps.now() };
     this.drafts.set(key, draft);
     this.draftPuts.add(key);
     this.writes.schedule();
@@ -250,6 +289,12 @@ export class Guard {
       this.record = next;
       this.recordDirty = true;
       if (this.storage !== "off") this.writes.schedule();
+    }
+    for (const [cls, value] of this.unnamed) {
+      const key = this.draftClasses.get(cls);
+      if (key === undefined) continue;
+      this.unnamed.delete(cls);
+      this.capture(key, value);
     }
     for (const key of committedDrafts(this.drafts.values(), args.drafts, next)) this.dropDraft(key);
     // Typing in a keyed widget the server does not name is not a wrapped

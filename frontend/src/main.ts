@@ -62,8 +62,7 @@ let detach = (): void => {};
 if (app !== null) {
   const stopDrafts = captureDrafts(
     app.document,
-    (el) => guard.keyOf(el),
-    (key, value) => guard.capture(key, value),
+    (el, value) => guard.typed(el, value),
   );
   app.addEventListener("pagehide", flush);
   app.document.addEventListener("visibilitychange", flushIfHidden);

@@ -73,7 +73,8 @@ export interface GuardArgs {
 export interface DraftOut {
   key: string;
   value: string;
-  ts: number;
+  /** The server's revision of the draft's path when it was typed over: the draft counts only while the path is still there. */
+  base: number;
 }
 
 /** Browser -> Python: the mirror holds paths newer than the server, or drafts. */
@@ -117,10 +118,9 @@ export interface MirrorRecord {
 }
 
 /** Value in the `drafts` store, keyed by [session id, widget key]. */
-export interface DraftRecord {
+export interface DraftRecord extends DraftOut {
   session_id: string;
-  key: string;
-  value: string;
+  /** When it was typed, by this browser's clock: only ever compared with other typing here. */
   ts: number;
 }
 
@@ -272,7 +272,7 @@ function isDraftOut(value: unknown, limits: Limits): value is DraftOut {
     value.key !== "" &&
     value.key.length <= limits.max_name &&
     typeof value.value === "string" &&
-    isRevision(value.ts)
+    isRevision(value.base)
   );
 }
 
@@ -330,7 +330,13 @@ export function isDraftRecord(
   [sessionId, key]: readonly [string, string],
   limits: Limits,
 ): value is DraftRecord {
-  return isObject(value) && value.session_id === sessionId && isDraftOut(value, limits) && value.key === key;
+  return (
+    isObject(value) &&
+    value.session_id === sessionId &&
+    isDraftOut(value, limits) &&
+    value.key === key &&
+    isRevision(value.ts)
+  );
 }
 
 // -- records of older layouts ---------------------------------------------

@@ -136,7 +136,22 @@ export function isBehind(record: MirrorRecord, base: number): boolean {
 }
 
 /**
- * Merges one render's args into the mirror. The record's revision becomes
+ * The record with no revision above `ceiling`, the server's revision. Every
+ * revision in a mirror came from the server, so one above the server's own
+ * was forged or planted; kept, it would pin its value above the user's next
+ * edits. Never the browser's clock: only the server's revision is the ceiling.
+ */
+export function clampRevisions(record: MirrorRecord, ceiling: number): MirrorRecord {
+  const high = Object.entries(record.revs).filter(([, r]) => r > ceiling);
+  if (high.length === 0 && record.revision <= ceiling) return record;
+  const revs = { ...record.revs };
+  for (const [key] of high) revs[key] = ceiling;
+  return { ...record, revs, revision: Math.min(record.revision, ceiling) };
+}
+
+/**
+ * Merges one render's args into the mirror, its revisions first clamped to
+ * the server's (see clampRevisions). The record's revision becomes
  * the largest of its own, the server's and every applied change's, except
  * when the mirror is behind `base`: then the delta has a hole in it, and
  * claiming the server's revision would hide that hole from the next
@@ -146,7 +161,7 @@ export function applyArgs(
   record: MirrorRecord,
   args: Pick<GuardArgs, "changes" | "base" | "revision">,
 ): MirrorRecord {
-  const next = applyChanges(record, args.changes);
+  const next = applyChanges(clampRevisions(record, args.revision), args.changes);
   const revision = isBehind(record, args.base)
     ? record.revision
     : Math.max(next.revision, args.revision);

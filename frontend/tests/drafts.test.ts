@@ -20,7 +20,7 @@ const paths = { name_w: ["contact", "name"], email_w: ["contact", "email"] } as 
 const record = applyChanges(emptyRecord("s1"), [
   { p: ["forms", "contact", "name"], v: "Ada", r: 200 },
 ]);
-const draft = (key: string, ts: number): DraftRecord => ({ session_id: "s1", key, value: "x", ts });
+const draft = (key: string, base: number): DraftRecord => ({ session_id: "s1", key, value: "x", base, ts: 1 });
 
 describe("draft capture", () => {
   it("spells container classes the way Streamlit does", () => {
@@ -35,28 +35,31 @@ describe("draft capture", () => {
     expect(draftKeyOf(input, classes, new Set())).toBe("my key");
   });
 
-  it("keeps a provisional key for a keyed container the server has not named yet", () => {
-    expect(draftKeyOf(el([], el(["st-key-other"])), new Map(), new Set())).toBe("other");
+  it("gives no key for a keyed container the server has not named", () => {
+    expect(draftKeyOf(el([], el(["st-key-other"])), new Map(), new Set())).toBeUndefined();
     expect(draftKeyOf(el([], el(["stTextInput"])), new Map(), new Set())).toBeUndefined();
   });
 
-  it("never gives a key for a widget the app excludes", () => {
+  it("never gives a key for a widget the app excludes, even inside or around a named one", () => {
     const excluded = new Set([keyClass("ssn")]);
-    expect(draftKeyOf(el([], el(["st-key-ssn"], el(["st-key-form"]))), new Map(), excluded)).toBeUndefined();
+    const named = classesOf({ ssn: ["f", "ssn"], form: ["f", "x"] });
+    expect(draftKeyOf(el([], el(["st-key-ssn"], el(["st-key-form"]))), named, excluded)).toBeUndefined();
+    expect(draftKeyOf(el([], el(["st-key-form"], el(["st-key-ssn"]))), named, excluded)).toBeUndefined();
   });
 
-  it("drafts typed after their path last changed are offered", () => {
-    expect(liveDrafts([draft("name_w", 300), draft("email_w", 1)], paths, record)).toEqual([
-      { key: "name_w", value: "x", ts: 300 },
-      { key: "email_w", value: "x", ts: 1 },
+  it("drafts typed over their path's current revision are offered", () => {
+    expect(liveDrafts([draft("name_w", 200), draft("email_w", 0)], paths, record)).toEqual([
+      { key: "name_w", value: "x", base: 200 },
+      { key: "email_w", value: "x", base: 0 },
     ]);
   });
 
-  it("drafts older than the committed revision are not offered but dropped", () => {
-    const drafts = [draft("name_w", 150), draft("name_w_at_commit", 200)];
+  it("drafts typed over an older revision of their path are not offered but dropped", () => {
+    const drafts = [draft("name_w", 150), draft("name_w_at_commit", 199)];
     const withCommit = { ...paths, name_w_at_commit: ["contact", "name"] } as const;
     expect(liveDrafts(drafts, withCommit, record)).toEqual([]);
     expect(committedDrafts(drafts, withCommit, record)).toEqual(["name_w", "name_w_at_commit"]);
+    expect(committedDrafts([draft("name_w", 200)], paths, record)).toEqual([]);
   });
 
   it("drafts of widgets the server did not name are neither offered nor dropped", () => {
@@ -72,7 +75,10 @@ describe("draft capture", () => {
       removeEventListener: vi.fn(),
     } as unknown as Document;
     const onDraft = vi.fn();
-    const stop = captureDrafts(doc, (node) => draftKeyOf(node, classesOf(paths), new Set()), onDraft);
+    const stop = captureDrafts(doc, (node, value) => {
+      const key = draftKeyOf(node, classesOf(paths), new Set());
+      if (key !== undefined) onDraft(key, value);
+    });
     const [type, fire, capture] = listeners[0]!;
     expect([type, capture]).toEqual(["input", true]);
 

@@ -2,7 +2,14 @@ import { IDBFactory } from "fake-indexeddb";
 import { describe, expect, it } from "vitest";
 import { cookieLine, Guard, type GuardDeps } from "../src/guard";
 import { getSession, loadDrafts, openMirror, request, SESSIONS, writeBatch } from "../src/mirror";
-import { parseArgs, SCHEMA_VERSION, type Change, type GuardArgs, type GuardMessage } from "../src/protocol";
+import {
+  parseArgs,
+  SCHEMA_VERSION,
+  type Change,
+  type GuardArgs,
+  type GuardMessage,
+  type MirrorRecord,
+} from "../src/protocol";
 import { applyChanges, emptyRecord } from "../src/revisions";
 import { isDraft, LIMITS, replacing } from "./vectors";
 
@@ -104,14 +111,14 @@ describe("the guard", () => {
       { p: ["page"], v: "contact", r: 160 },
     ]);
     const h = harness(factory);
-    await h.guard.render(args());
+    await h.guard.render(args({ revision: 200 }));
     expect(h.sent).toEqual([
       {
         v: 1,
         seq: 1,
         type: "restore",
         session_id: SID,
-        revision: 160,
+        revision: 200,
         changes: [
           { p: EMAIL, v: "ada@x", r: 150 },
           { p: ["page"], v: "contact", r: 160 },
@@ -119,6 +126,20 @@ describe("the guard", () => {
         drafts: [],
       },
     ]);
+  });
+
+  it("clamps a mirror revision planted a century ahead to the server's, so the next commit wins", async () => {
+    const century = 100 * 365 * 24 * 3600 * 1000;
+    const factory = new IDBFactory();
+    await seed(factory, [{ p: NAME, v: "planted", r: 100 + century }]);
+    const h = harness(factory);
+    h.clock.now = 100 + 2 * century; // the browser's clock plays no part
+    await h.guard.render(args());
+    await h.guard.render(args({ base: 100, revision: 110, changes: [{ p: NAME, v: "Ada L", r: 110 }] }));
+    await h.guard.flush();
+    const record = (await stored(factory)).record as MirrorRecord;
+    expect(record.forms).toEqual({ contact: { name: "Ada L" } });
+    expect(Math.max(record.revision, ...Object.values(record.revs))).toBe(110);
   });
 
   it("sends back a path the server lost, though the server's revision is later", async () => {
@@ -155,7 +176,7 @@ describe("the guard", () => {
     await h.guard.render(args({ base: 100 }));
     await h.guard.render(args({ base: 100 }));
     expect(h.sent.map((m) => [m.type, m.seq])).toEqual([["restore", 1]]);
-    await h.guard.render(args({ revision: 140, base: 100, changes: [] }));
+    await h.guard.render(args({ revision: 140, base: 0, changes: [] }));
     expect(h.sent.map((m) => [m.type, m.seq])).toEqual([
       ["restore", 1],
       ["restore", 2],
@@ -195,8 +216,8 @@ describe("the guard", () => {
     const db = await openMirror(factory);
     await writeBatch(db, {
       drafts: [
-        { session_id: SID, key: "name_w", value: "Ada Lov", ts: 130 },
-        { session_id: SID, key: "old_w", value: "stale", ts: 90 },
+        { session_id: SID, key: "name_w", value: "Ada Lov", base: 100, ts: 130 },
+        { session_id: SID, key: "old_w", value: "stale", base: 90, ts: 90 },
       ],
     });
     db.close();
@@ -209,7 +230,7 @@ describe("the guard", () => {
     expect(h.sent[0]).toMatchObject({
       type: "restore",
       changes: [],
-      drafts: [{ key: "name_w", value: "Ada Lov", ts: 130 }],
+      drafts: [{ key: "name_w", value: "Ada Lov", base: 100 }],
     });
     await h.guard.render(args({ base: 100, revision: 110, drafts, changes: [] }));
     expect(h.sent).toHaveLength(1);
@@ -224,22 +245,55 @@ describe("the guard", () => {
     h.guard.capture("name_w", "Ada L");
     await h.guard.flush();
     expect((await stored(h.factory)).drafts).toEqual([
-      { session_id: SID, key: "name_w", value: "Ada L", ts: 500 },
+      { session_id: SID, key: "name_w", value: "Ada L", base: 100, ts: 500 },
     ]);
     await h.guard.render(args({ base: 100, revision: 500, changes: [{ p: NAME, v: "Ada L", r: 500 }] }));
     await h.guard.flush();
     expect((await stored(h.factory)).drafts).toEqual([]);
   });
 
-  it("keeps typing in a widget the server has not named until the next render drops it", async () => {
+  it("holds typing in a widget the server has not named in memory only, asking once for a rerun to name it", async () => {
     const h = harness();
     await h.guard.render(args());
-    h.guard.capture("plain_widget", "typed");
-    await h.guard.flush();
-    expect((await stored(h.factory)).drafts.map((d) => d.key)).toEqual(["plain_widget"]);
-    await h.guard.render(args({ base: 100, changes: [] }));
+    const typedIn = (cls: string) => ({ classList: [], parentElement: { classList: [cls], parentElement: null } });
+    h.guard.typed(typedIn("st-key-late_w"), "first visit");
+    h.guard.typed(typedIn("st-key-late_w"), "first visit typing");
+    h.guard.typed(typedIn("st-key-search"), "never named");
     await h.guard.flush();
     expect((await stored(h.factory)).drafts).toEqual([]);
+    expect(h.sent.map((m) => m.type)).toEqual(["resync", "resync"]);
+    const drafts = { ...args().drafts, late_w: ["contact", "late"] } as GuardArgs["drafts"];
+    await h.guard.render(args({ base: 100, changes: [], drafts }));
+    await h.guard.flush();
+    expect((await stored(h.factory)).drafts).toMatchObject([{ key: "late_w", value: "first visit typing", base: 0 }]);
+  });
+
+  it("never holds typing inside a key the app excludes, named or not", async () => {
+    const h = harness();
+    await h.guard.render(args({ excluded: ["ssn"] }));
+    const inside = { classList: ["st-key-name_w"], parentElement: { classList: ["st-key-ssn"], parentElement: null } };
+    h.guard.typed(inside, "123-45");
+    await h.guard.flush();
+    expect((await stored(h.factory)).drafts).toEqual([]);
+    expect(h.sent).toEqual([]);
+  });
+
+  it("orders a draft by the server revision it was typed over, whatever the browser's clock says", async () => {
+    for (const skew of [-3_600_000, 3_600_000]) {
+      const factory = new IDBFactory();
+      const typing = harness(factory);
+      await typing.guard.render(args());
+      typing.clock.now = 1_000_000_000 + skew;
+      typing.guard.capture("name_w", "Ada Lov");
+      await typing.guard.flush();
+      const reloaded = harness(factory);
+      await reloaded.guard.render(args());
+      expect(reloaded.sent).toMatchObject([{ type: "restore", drafts: [{ key: "name_w", base: 100 }] }]);
+      // The field was committed elsewhere after the typing: the draft is stale, whatever its clock.
+      const later = harness(factory);
+      await later.guard.render(args({ revision: 120, changes: [{ p: NAME, v: "Ada", r: 120 }] }));
+      expect(later.sent).toEqual([]);
+    }
   });
 
   it("keeps another tab's newer paths when writing its own copy of the record", async () => {
@@ -253,7 +307,7 @@ describe("the guard", () => {
     await first.guard.render(args({ base: 100, revision: 150, changes: [{ p: NAME, v: "A", r: 150 }] }));
     await first.guard.flush();
     const { record } = await stored(factory);
-    expect(record).toMatchObject({ revision: 200, forms: { contact: { name: "A", email: "b@x" } } });
+    expect(record).toMatchObject({ forms: { contact: { name: "A", email: "b@x" } } });
   });
 
   it("asks for a rerun when another tab saw the server further ahead, once per revision", async () => {

@@ -37,6 +37,7 @@ const draft = (session_id: string, key: string, ts = 5): DraftRecord => ({
   session_id,
   key,
   value: "typed",
+  base: 10,
   ts,
 });
 
@@ -47,11 +48,11 @@ describe("the IndexedDB mirror", () => {
     expect([...db.objectStoreNames].sort()).toEqual([DRAFTS, SESSIONS]);
   });
 
-  it("deletes a stored record nested deeper or larger than the server accepts, with a warning", async () => {
+  it("deletes a stored record past the server's bounds or holding NaN or Infinity, with a warning", async () => {
     let deep: unknown = "leaf";
     for (let i = 0; i < 1_000; i += 1) deep = [deep];
     const huge = "x".repeat(LIMITS.max_bytes);
-    for (const bad of [deep, huge]) {
+    for (const bad of [deep, huge, Number.NaN, [Number.POSITIVE_INFINITY], { constructor: 1 }]) {
       const tampered = applyChanges(record, [{ p: ["forms", "contact", "bio"], v: bad as string, r: 20 }]);
       await put(SESSIONS, tampered, "s1");
       const warn = vi.fn();
@@ -137,7 +138,7 @@ describe("the IndexedDB mirror", () => {
     ]);
     const layout1 = { ...other, schema: 1, snapshots: { c: {} } };
     await put(SESSIONS, { ...layout1, revs: { ...other.revs, '["snapshots","c"]': 21 } }, "s1");
-    await writeBatch(db, { session: storeOver(record, LIMITS) });
+    await writeBatch(db, { session: storeOver({ ...record, revision: 30 }, LIMITS) });
     const stored = (await getSession(db, "s1")) as typeof record;
     expect(stored.schema).toBe(2);
     expect(stored.forms).toEqual({ contact: { name: "Ada", email: "a@b" } });

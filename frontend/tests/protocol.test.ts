@@ -32,12 +32,22 @@ function generate(gen: Record<string, number>): unknown {
   if (kind === "items") return new Array(n - 1).fill(0);
   const message = { v: 1, seq: 1, type: "restore", session_id: "S", revision: 1, changes: [] as unknown[], drafts: [] as unknown[] };
   if (kind === "changes") message.changes = Array.from({ length: n }, () => ({ p: ["page"], v: 1, r: 1 }));
-  else if (kind === "drafts") message.drafts = Array.from({ length: n }, () => ({ key: "k", value: "x", ts: 1 }));
+  else if (kind === "drafts") message.drafts = Array.from({ length: n }, () => ({ key: "k", value: "x", base: 1 }));
   else throw new Error(`unknown generator ${kind}`);
   return message;
 }
 
 const verdict = (ok: boolean): Case["expect"] => (ok ? "accept" : "reject");
+
+/** A case's input: its raw `json` text as a browser parses it (undefined when that fails), a generated one, or `field`. */
+function inputOf(c: Case, field: string): { value: unknown } | undefined {
+  if (typeof c.json === "string") return parse(c.json);
+  const given = c[field] ?? c;
+  if (typeof given === "object" && given !== null && "gen" in given) {
+    return { value: generate((given as { gen: Record<string, number> }).gen) };
+  }
+  return { value: c[field] };
+}
 
 describe("the shared protocol vectors", () => {
   it.each(vectors("paths.json").cases)("path: $name", (c) => {
@@ -45,26 +55,14 @@ describe("the shared protocol vectors", () => {
   });
 
   it.each(vectors("bounds.json").cases)("bounds: $name", (c) => {
-    let value: unknown;
-    if (c.gen !== undefined) value = generate(c.gen as Record<string, number>);
-    else if (typeof c.json === "string") {
-      const parsed = parse(c.json);
-      if (parsed === undefined) return expect("reject").toBe(c.expect);
-      value = parsed.value;
-    } else value = c.value;
-    expect(verdict(boundsProblem(value, LIMITS) === undefined)).toBe(c.expect);
+    const input = inputOf(c, "value");
+    expect(verdict(input !== undefined && boundsProblem(input.value, LIMITS) === undefined)).toBe(c.expect);
   });
 
   it.each(vectors("messages.json").cases)("message: $name", (c) => {
-    let raw: unknown = c.message;
-    if (typeof c.json === "string") {
-      const parsed = parse(c.json);
-      if (parsed === undefined) return expect("reject").toBe(c.expect);
-      raw = parsed.value;
-    } else if (typeof c.message === "object" && c.message !== null && "gen" in c.message) {
-      raw = generate((c.message as { gen: Record<string, number> }).gen);
-    }
-    const message = readMessage(raw, "S", (c.last_seq as number | undefined) ?? 0, LIMITS);
+    const input = inputOf(c, "message");
+    const lastSeq = (c.last_seq as number | undefined) ?? 0;
+    const message = input === undefined ? undefined : readMessage(input.value, "S", lastSeq, LIMITS);
     expect(verdict(message !== undefined)).toBe(c.expect);
     if (message?.type === "restore") {
       if (c.changes !== undefined) expect(message.changes.length).toBe(c.changes);
@@ -73,13 +71,8 @@ describe("the shared protocol vectors", () => {
   });
 
   it.each(vectors("args.json").cases)("args: $name", (c) => {
-    let raw: unknown = c.args;
-    if (typeof c.json === "string") {
-      const parsed = parse(c.json);
-      if (parsed === undefined) return expect("reject").toBe(c.expect);
-      raw = parsed.value;
-    }
-    const args = parseArgs(raw);
+    const input = inputOf(c, "args");
+    const args = input === undefined ? undefined : parseArgs(input.value);
     expect(verdict(args !== undefined)).toBe(c.expect);
     if (args !== undefined) {
       if (c.changes !== undefined) expect(args.changes.length).toBe(c.changes);
@@ -110,13 +103,8 @@ describe("mirror records of older layouts", () => {
       revs: { '["page"]': 3, '["forms","f","n"]': 5, '["snapshots","f"]': 7, '["navigation"]': 2 },
     };
     expect(upgradeRecord(v1, LIMITS)).toEqual({
+      ...v1,
       schema: 2,
-      session_id: "S",
-      revision: 7,
-      updated_at: 1,
-      page: "home",
-      forms: { f: { n: 1 } },
-      form_meta: {},
       snapshots: { f: { saved: [], line: { lo: 0, at: 1, hi: 1 }, "1": { n: 1, step: history.undo[0] } } },
       revs: {
         '["page"]': 3,

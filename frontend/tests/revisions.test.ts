@@ -188,7 +188,7 @@ describe("deciding what to send", () => {
   });
 
   it("sends a restore for live drafts even when no path is newer", () => {
-    const drafts = [{ key: "name_w", value: "Ad", ts: 99 }];
+    const drafts = [{ key: "name_w", value: "Ad", base: 99 }];
     expect(decide(input({ drafts }))).toMatchObject({ type: "restore", changes: [], drafts });
   });
 
