@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     any_,
     bindparam,
+    case,
     cast,
     delete,
     func,
@@ -38,7 +39,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from . import jsontext
 from .database import DatabaseManager, DialectInsert
 from .driver_batch import RowsInsert
-from .models import SERVER_OWNED, metrics, permissions, roles, sessions
+from .models import SERVER_OWNED, UTCDateTime, metrics, permissions, revoked, roles, sessions
 from .session import SCHEMA_VERSION, UnsupportedSchema, UserSession
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,14 @@ _RECOVER: Final = select(sessions.c.state, sessions.c.expires_at).where(
 )
 """A primary-key lookup, built once: recovery sits on the path of every page load."""
 
-_KNOWN: Final = select(sessions.c.session_id).where(sessions.c.session_id == bindparam("session_id"))
+_KNOWN: Final = select(sessions.c.session_id).where(
+    sessions.c.session_id == bindparam("session_id")
+).union_all(
+    select(revoked.c.session_id).where(
+        revoked.c.session_id == bindparam("session_id"), revoked.c.ended_at > bindparam("cutoff")
+    )
+)
+"""A stored row, or an end recent enough that a token for the id may still be valid."""
 
 
 @dataclass(frozen=True)
@@ -99,10 +107,13 @@ class SessionStore:
     Every method is one transaction and raises what the database raised
     (``sqlalchemy.exc.DBAPIError``). Id lists travel as one parameter (a JSON
     array on SQLite, an array on PostgreSQL), never a placeholder per id.
+    An id that is ended is remembered ``session_timeout`` seconds (the longest
+    a token lives) after its row is gone, so it is never taken up again.
     """
 
-    def __init__(self, db: DatabaseManager) -> None:
+    def __init__(self, db: DatabaseManager, session_timeout: float) -> None:
         self.db = db
+        self.session_timeout = session_timeout
         self._deletes: dict[str, Delete] = {}
 
     # -- writing ---------------------------------------------------------
@@ -211,10 +222,17 @@ class SessionStore:
             return None
         return _rebuild(session_id, row.state)
 
-    def is_known(self, session_id: str) -> bool:
-        """Whether a row for ``session_id`` is stored, live or expired."""
+    def is_known(self, session_id: str, now: datetime) -> bool:
+        """Whether ``session_id`` is stored (live or expired) or was ended too recently to forget."""
         with self.db.read() as connection:
-            return connection.execute(_KNOWN, {"session_id": session_id}).first() is not None
+            found = connection.execute(
+                _KNOWN, {"session_id": session_id, "cutoff": self._token_cutoff(now)}
+            )
+            return found.first() is not None
+
+    def _token_cutoff(self, now: datetime) -> datetime:
+        """Ends before this are older than any token still valid at ``now``."""
+        return now - timedelta(seconds=self.session_timeout)
 
     def user_sessions(self, user_id: str, now: datetime) -> list[UserSession]:
         """The stored sessions of ``user_id`` live at ``now``, most recently active first."""
@@ -229,14 +247,16 @@ class SessionStore:
 
     # -- removing --------------------------------------------------------
 
-    def delete(self, ids: Sequence[str]) -> int:
-        """Delete the listed sessions and their server-owned rows; the number of sessions deleted."""
+    def delete(self, ids: Sequence[str], now: datetime) -> int:
+        """End the listed sessions at ``now`` and delete their rows; the number of rows deleted."""
         with self.db.write() as connection:
+            self._revoke_ids(connection, ids, now)
             return self._delete_ids(connection, ids)
 
     def expire(self, session_id: str, now: datetime) -> bool:
-        """Set a live session's expiry to ``now``, keeping its row; True when a live row expired."""
+        """End ``session_id`` at ``now``, stored or not, keeping its row; True when a live row expired."""
         with self.db.write() as connection:
+            self._revoke_ids(connection, [session_id], now)
             result = connection.execute(
                 update(sessions)
                 .where(sessions.c.session_id == session_id, sessions.c.expires_at > now)
@@ -244,43 +264,73 @@ class SessionStore:
             )
         return bool(result.rowcount)
 
+    def prune_revoked(self, now: datetime) -> int:
+        """Forget ended ids no token valid at ``now`` can name; how many."""
+        with self.db.write() as connection:
+            result = connection.execute(
+                delete(revoked).where(revoked.c.ended_at <= self._token_cutoff(now))
+            )
+        return int(result.rowcount)
+
+    def _revoke_ids(self, connection: Connection, ids: Sequence[str], now: datetime) -> None:
+        """Record the listed ids as ended at ``now``; an earlier end stays."""
+        if ids:
+            connection.execute(
+                self.db.insert(revoked).on_conflict_do_nothing(index_elements=[revoked.c.session_id]),
+                [{"session_id": session_id, "ended_at": now} for session_id in ids],
+            )
+
+    @cached_property
+    def _revoke_removed(self) -> Insert:
+        """Record the listed sessions as ended (when they expired, or now if later) while a token
+        for them may still be valid (their end after ``cutoff``)."""
+        now = bindparam("now", type_=UTCDateTime())
+        ended = case((sessions.c.expires_at < now, sessions.c.expires_at), else_=now)
+        return self.db.insert(revoked).from_select(
+            ["session_id", "ended_at"],
+            select(sessions.c.session_id, ended).where(
+                self._listed_ids(sessions.c.session_id),
+                sessions.c.expires_at > bindparam("cutoff", type_=UTCDateTime()),
+            ),
+        ).on_conflict_do_nothing(index_elements=[revoked.c.session_id])
+
     def delete_expired(self, now: datetime, limit: int) -> Sequence[str]:
         """Delete at most ``limit`` sessions expired at ``now``, in one transaction; their ids."""
-        return self._delete_batch(lambda: sessions.c.expires_at <= now, limit)
+        return self._delete_batch(lambda: sessions.c.expires_at <= now, limit, now)
 
-    def delete_inactive(self, cutoff: datetime, limit: int) -> Sequence[str]:
+    def delete_inactive(self, cutoff: datetime, limit: int, now: datetime) -> Sequence[str]:
         """Delete at most ``limit`` sessions idle since ``cutoff`` or before; their ids."""
-        return self._delete_batch(lambda: sessions.c.last_activity <= cutoff, limit)
+        return self._delete_batch(lambda: sessions.c.last_activity <= cutoff, limit, now)
 
     def _delete_batch(
-        self, condition: Callable[[], ColumnElement[bool]], limit: int
+        self, condition: Callable[[], ColumnElement[bool]], limit: int, now: datetime
     ) -> Sequence[str]:
         """Delete at most ``limit`` sessions matching ``condition``, and their rows; their ids.
 
         The condition is tested in the transaction that deletes, so a session
-        another server refreshed meanwhile survives. On SQLite the ids are read
-        first as one JSON array, and stay matching until the delete: ``BEGIN
-        IMMEDIATE`` holds the only write lock.
+        another server refreshed meanwhile survives: SQLite's ``BEGIN
+        IMMEDIATE`` holds the only write lock, PostgreSQL locks the rows it
+        lists. On SQLite the ids come back as one JSON array.
         """
         with self.db.write() as connection:
             batch = select(sessions.c.session_id).where(condition()).limit(limit)
+            ids: list[str]
             if self.db.dialect == "sqlite":
                 listed = batch.subquery()
-                ids: list[str] = jsontext.loads(
+                ids = jsontext.loads(
                     connection.execute(
                         select(func.json_group_array(listed.c.session_id))
                     ).scalar_one()
                 )
+            else:
+                ids = list(connection.execute(batch.with_for_update()).scalars())
+            if ids:
+                param = self._ids_param(ids)
+                connection.execute(
+                    self._revoke_removed, {**param, "now": now, "cutoff": self._token_cutoff(now)}
+                )
                 self._delete_ids(connection, ids)
-                return ids
-            deleted = connection.execute(
-                delete(sessions)
-                .where(sessions.c.session_id.in_(batch.scalar_subquery()), condition())
-                .returning(sessions.c.session_id)
-            ).scalars().all()
-            if deleted:
-                self._delete_children(connection, self._ids_param(deleted))
-            return deleted
+            return ids
 
     def _delete_ids(self, connection: Connection, ids: Sequence[str]) -> int:
         if not ids:

@@ -56,7 +56,7 @@ class WriteBehind:
         self.debounce_delay = max(0.0, debounce_delay)
         self.session_timeout = session_timeout
         self.db = db
-        self.store = SessionStore(db)
+        self.store = SessionStore(db, session_timeout)
         self.write_batch = WRITE_BATCH
         self.writes = 0
         """Session-write transactions committed so far."""

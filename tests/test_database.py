@@ -32,6 +32,7 @@ TABLES = {
     "stsg_session_roles",
     "stsg_session_permissions",
     "stsg_session_metrics",
+    "stsg_revoked",
     "stsg_meta",
 }
 

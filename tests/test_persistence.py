@@ -427,3 +427,23 @@ def test_expire_session_ends_it_now_and_a_pending_write_does_not_revive_it(
     assert queries.store_stats(engine.db).expired == 1
     assert engine.expire_session(session.session_id) is False
     assert engine.expire_session("f" * 64) is False
+
+
+def test_an_ended_id_stays_known_after_the_cleanup_that_removes_its_row(
+    make_engine: MakeEngine,
+) -> None:
+    engine = make_engine(debounce_delay=3600)
+    session = rich_session()
+    assert engine.persist_session(session, immediate=True)
+    never_stored = UserSession()
+    engine.persist_session(never_stored)
+
+    assert engine.expire_session(session.session_id) is True
+    assert engine.expire_session(never_stored.session_id) is False
+    assert engine.cleanup_expired_sessions() == 1
+    assert engine.cleanup_inactive_sessions(inactive_days=0.0001) == 0
+
+    assert stored(engine.db, session.session_id) is None
+    assert engine.is_known(session.session_id) is True
+    assert engine.is_known(never_stored.session_id) is True
+    assert engine.recover_session(session.session_id) is None
