@@ -41,6 +41,7 @@ from .database import DatabaseManager, DialectInsert
 from .driver_batch import RowsInsert
 from .models import SERVER_OWNED, UTCDateTime, metrics, permissions, revoked, roles, sessions
 from .session import SCHEMA_VERSION, UnsupportedSchema, UserSession
+from .stored_merge import merge_states
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,12 @@ _RECOVER: Final = select(sessions.c.state, sessions.c.expires_at).where(
     sessions.c.session_id == bindparam("session_id")
 )
 """A primary-key lookup, built once: recovery sits on the path of every page load."""
+
+_REPLACED: Final = ("user_id", "state", "revision", "schema_version", "last_activity", "expires_at")
+"""What a write replaces in a stored row (``created_at`` stays)."""
+
+MOST_REMEMBERED: Final = 200_000
+"""Sessions whose last written revision a store remembers; past it, it forgets them all."""
 
 _KNOWN: Final = select(sessions.c.session_id).where(
     sessions.c.session_id == bindparam("session_id")
@@ -115,25 +122,106 @@ class SessionStore:
         self.db = db
         self.session_timeout = session_timeout
         self._deletes: dict[str, Delete] = {}
+        self._written: dict[str, int | None] = {}
+        """Session id -> the revision this store last wrote of it, None after a merge: a stored
+        row at that revision holds nothing the writer's copy lacks."""
 
     # -- writing ---------------------------------------------------------
 
     def write(
         self, records: Sequence[SessionRecord], *, before_commit: Callable[[], object] | None = None
     ) -> None:
-        """Store ``records`` in one transaction; a stored row is replaced only by a newer revision.
+        """Store ``records`` in one transaction, merged path by path with rows another writer wrote.
 
-        ``before_commit`` runs once the statements have run, before the commit.
+        A row this store wrote last is replaced only by a newer revision; a row
+        written since by anyone else is merged (``stored_merge``), so no
+        writer's newest path is lost. ``before_commit`` runs once the
+        statements have run, before the commit.
         """
         with self.db.write() as connection:
-            self._store(connection, records)
+            written = self._store(connection, records)
             if before_commit is not None:
                 before_commit()
+        if len(self._written) > MOST_REMEMBERED:
+            self._written.clear()  # merging unknown rows is slower, never wrong
+        self._written.update(written)
 
-    def _store(self, connection: Connection, records: Sequence[SessionRecord]) -> None:
-        """One batched upsert; server-owned rows follow only where it won."""
+    def _store(self, connection: Connection, records: Sequence[SessionRecord]) -> dict[str, int | None]:
+        """One batched upsert, merges where needed, server-owned rows where ours are newer.
+
+        The stored revisions are read first and stay true until the commit:
+        SQLite's ``BEGIN IMMEDIATE`` holds the only write lock, PostgreSQL
+        locks the rows. The answer is what ``_written`` learns.
+        """
         ordered = sorted(records, key=lambda r: r.session_id)  # one lock order across servers
-        winners = self._upsert_sessions(connection, ordered)
+        stored = self._stored_revisions_of(connection, [r.session_id for r in ordered])
+        newer: list[SessionRecord] = []
+        others: list[SessionRecord] = []
+        for record in ordered:
+            revision = stored.get(record.session_id)
+            if revision is None or revision == self._written.get(record.session_id):
+                if revision is None or revision < record.row["revision"]:
+                    newer.append(record)
+            else:
+                others.append(record)
+        won = self._upsert_newer(connection, newer) if newer else []
+        owners = self._merge_into(connection, others, stored) if others else []
+        self._write_server_owned(connection, [*won, *owners])
+        # a lost or merged row holds paths our copy lacks: None makes the next write merge
+        written: dict[str, int | None] = {r.session_id: None for r in (*newer, *others)}
+        written.update((r.session_id, r.row["revision"]) for r in won)
+        return written
+
+    def _stored_revisions_of(self, connection: Connection, ids: list[str]) -> dict[str, int]:
+        if self.db.dialect == "sqlite":
+            found = connection.execute(self._stored_revisions, self._ids_param(ids)).scalar_one()
+            revisions: dict[str, int] = jsontext.loads(found)
+            return revisions
+        rows = connection.execute(self._locked_revisions, self._ids_param(ids))
+        return {session_id: int(revision) for session_id, revision in rows}
+
+    def _upsert_newer(
+        self, connection: Connection, records: list[SessionRecord]
+    ) -> list[SessionRecord]:
+        """Write records newer than their rows; those that won. On PostgreSQL a row that was
+        absent when the revisions were read may be written meanwhile: the upsert says."""
+        if self.db.dialect == "sqlite":
+            self._session_rows.execute(connection, [r.row for r in records])
+            return records
+        won = {row[0] for row in connection.execute(self._session_upsert, [r.row for r in records])}
+        return [r for r in records if r.session_id in won]
+
+    def _merge_into(
+        self, connection: Connection, records: list[SessionRecord], stored: dict[str, int]
+    ) -> list[SessionRecord]:
+        """Write each record merged with its stored state; those whose server-owned rows win."""
+        states = dict(connection.execute(
+            select(sessions.c.session_id, sessions.c.state).where(
+                self._listed_ids(sessions.c.session_id)
+            ),
+            self._ids_param([r.session_id for r in records]),
+        ).all())
+        rows = []
+        for record in records:
+            theirs = states.get(record.session_id)
+            ours = jsontext.loads(record.row["state"])
+            merged = merge_states(ours, theirs) if isinstance(theirs, dict) else ours
+            if merged is None:
+                continue
+            # above the stored one, always: a stored revision equal to the one a writer wrote
+            # then proves that nobody wrote since (the fast path in ``_store``)
+            merged["revision"] = max(record.row["revision"], stored[record.session_id] + 1)
+            rows.append({**record.row, "state": jsontext.dumps(merged).decode(),
+                         "revision": merged["revision"]})
+        if not rows:
+            return []
+        if self.db.dialect == "sqlite":
+            self._session_rows_replace.execute(connection, rows)
+        else:
+            connection.execute(_replace(self._session_insert), rows)
+        return [r for r in records if r.row["revision"] > stored[r.session_id]]
+
+    def _write_server_owned(self, connection: Connection, winners: list[SessionRecord]) -> None:
         if not winners:
             return
         ids = self._ids_param([r.session_id for r in winners])
@@ -148,25 +236,27 @@ class SessionStore:
         )
         self._metrics_upsert.execute(connection, [r.metrics for r in winners])
 
-    def _upsert_sessions(
-        self, connection: Connection, records: list[SessionRecord]
-    ) -> list[SessionRecord]:
-        """Write the records newer than their stored rows; those records.
+    @cached_property
+    def _locked_revisions(self) -> Select[str, int]:
+        """PostgreSQL: the listed ids' stored revisions, their rows locked until the commit."""
+        return select(sessions.c.session_id, sessions.c.revision).where(
+            self._listed_ids(sessions.c.session_id)
+        ).with_for_update()
 
-        SQLite's ``BEGIN IMMEDIATE`` holds the only write lock, so the stored
-        revisions read first (as one JSON object, see bench/README.md) stay
-        true until the upsert. On PostgreSQL another server may write the same
-        ids meanwhile, so there the upsert itself says what it replaced.
-        """
-        if self.db.dialect == "sqlite":
-            ids = self._ids_param([r.session_id for r in records])
-            stored = jsontext.loads(connection.execute(self._stored_revisions, ids).scalar_one())
-            winners = [r for r in records if stored.get(r.session_id, -1) < r.row["revision"]]
-            self._session_rows.execute(connection, [r.row for r in winners])
-            return winners
-        result = connection.execute(self._session_upsert_returning, [r.row for r in records])
-        won = {row[0] for row in result}
-        return [r for r in records if r.session_id in won]
+    @cached_property
+    def _session_rows_replace(self) -> RowsInsert[DialectInsert]:
+        """SQLite: merged rows, written whatever is stored (they hold the stored row's newest paths)."""
+        return RowsInsert(self.db.insert(sessions), self.db.engine.dialect,
+                          finish=_replace, given=("state",))
+
+    @cached_property
+    def _session_insert(self) -> DialectInsert:
+        """The session rows' insert from a row of ``SessionRecord``: its state is JSON text already."""
+        state = cast(bindparam("state", type_=Text), JSON)
+        return self.db.insert(sessions).values(
+            {c.name: state if c.name == "state" else bindparam(c.name, type_=c.type)
+             for c in sessions.c}
+        )
 
     @cached_property
     def _session_rows(self) -> RowsInsert[DialectInsert]:
@@ -175,14 +265,9 @@ class SessionStore:
                           finish=_replace_if_newer, given=("state",))
 
     @cached_property
-    def _session_upsert_returning(self) -> Insert:
-        """The session rows' upsert on PostgreSQL: it returns the ids of the rows it wrote."""
-        state = cast(bindparam("state", type_=Text), JSON)  # JSON text already: cast, not encoded
-        statement = self.db.insert(sessions).values(
-            {c.name: state if c.name == "state" else bindparam(c.name, type_=c.type)
-             for c in sessions.c}
-        )
-        return _replace_if_newer(statement).returning(sessions.c.session_id)
+    def _session_upsert(self) -> Insert:
+        """The session rows' upsert on PostgreSQL, a row replaced only by a newer revision."""
+        return _replace_if_newer(self._session_insert).returning(sessions.c.session_id)
 
     @cached_property
     def _stored_revisions(self) -> Select[str]:
@@ -365,12 +450,20 @@ class SessionStore:
         return {"ids": jsontext.dumps(list(ids)).decode() if self.db.dialect == "sqlite" else list(ids)}
 
 
-def _replace_if_newer(statement: DialectInsert) -> Insert:
-    """``ON CONFLICT``: a stored session row is replaced only by a newer revision of it."""
-    replaced = ("user_id", "state", "revision", "schema_version", "last_activity", "expires_at")
+def _replace(statement: DialectInsert) -> Insert:
+    """``ON CONFLICT``: a stored session row is replaced (by a row merged with it)."""
     upsert: Insert = statement.on_conflict_do_update(
         index_elements=[sessions.c.session_id],
-        set_={name: statement.excluded[name] for name in replaced},
+        set_={name: statement.excluded[name] for name in _REPLACED},
+    )
+    return upsert
+
+
+def _replace_if_newer(statement: DialectInsert) -> Insert:
+    """``ON CONFLICT``: a stored session row is replaced only by a newer revision of it."""
+    upsert: Insert = statement.on_conflict_do_update(
+        index_elements=[sessions.c.session_id],
+        set_={name: statement.excluded[name] for name in _REPLACED},
         where=sessions.c.revision < statement.excluded.revision,
     )
     return upsert

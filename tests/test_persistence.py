@@ -520,3 +520,31 @@ def test_a_deleted_sqlite_file_is_made_again_with_the_pending_sessions_in_it(
     assert path.exists()
     assert field_value(DatabaseManager(database_url), pending.session_id, "form", "field") == "kept"
     assert engine.health_check() is True
+
+
+# -- several servers -------------------------------------------------------------
+
+
+def test_two_servers_editing_one_session_keep_each_others_newest_fields(
+    make_engine: MakeEngine,
+) -> None:
+    on_server_a, on_server_b = make_engine(), make_engine()
+    mine = UserSession()
+    mine.update_form_data("profile", "name", "first")
+    assert on_server_a.persist_session(mine, immediate=True)
+    theirs = on_server_b.recover_session(mine.session_id)
+    assert theirs is not None
+
+    mine.update_form_data("profile", "name", "Ada")
+    assert on_server_a.persist_session(mine, immediate=True)
+    theirs.update_form_data("profile", "email", "ada@example.org")
+    assert on_server_b.persist_session(theirs, immediate=True)
+    mine.update_form_data("profile", "bio", "Mathematician")
+    assert on_server_a.persist_session(mine, immediate=True)
+
+    for engine in (on_server_a, on_server_b):
+        recovered = make_engine(db=engine.db).recover_session(mine.session_id)
+        assert recovered is not None
+        assert dict(recovered.get_form_state("profile").data) == {
+            "name": "Ada", "email": "ada@example.org", "bio": "Mathematician",
+        }

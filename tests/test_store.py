@@ -230,7 +230,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     from st_session_guard.database import DatabaseManager
-    from st_session_guard.session import UserSession
+    from st_session_guard.session import Change, UserSession
     from st_session_guard.store import SessionStore, record_of
 
     url, session_id, label, *revisions = sys.argv[1:]
@@ -239,8 +239,9 @@ WRITER = textwrap.dedent(
     print("ready", flush=True)
     sys.stdin.readline()  # start together
     for revision in map(int, revisions):
-        session = UserSession(session_id=session_id)
-        session.update_form_data("form", "field", f"{label}-{revision}")
+        # one path, at the revision written: a write merges path by path
+        session = UserSession.unrevisioned(session_id, None, "home")
+        session.apply_change(Change(("forms", "form", "field"), f"{label}-{revision}", revision))
         session.add_role(f"{label}-{revision}")
         session.revision = revision
         store.write([record_of(session, 3600)])
