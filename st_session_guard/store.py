@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, Final
@@ -40,8 +39,9 @@ from . import jsontext
 from .database import DatabaseManager, DialectInsert
 from .driver_batch import RowsInsert
 from .models import SERVER_OWNED, UTCDateTime, metrics, permissions, revoked, roles, sessions
-from .session import SCHEMA_VERSION, UnsupportedSchema, UserSession
+from .session import UserSession
 from .stored_merge import merge_states
+from .stored_rows import SessionRecord, rebuild
 
 logger = logging.getLogger(__name__)
 
@@ -64,48 +64,6 @@ _KNOWN: Final = select(sessions.c.session_id).where(
     )
 )
 """A stored row, or an end recent enough that a token for the id may still be valid."""
-
-
-@dataclass(frozen=True)
-class SessionRecord:
-    """One session serialised for writing: its row and its server-owned rows."""
-
-    session_id: str
-    row: dict[str, Any]
-    roles: tuple[str, ...]
-    permissions: tuple[str, ...]
-    metrics: dict[str, Any]
-
-
-def record_of(session: UserSession, session_timeout: float) -> SessionRecord:
-    """The rows that store ``session``, expiring ``session_timeout`` seconds after its last activity.
-
-    Raises what ``UserSession.to_stored`` raises for a state that cannot be stored.
-    """
-    stored = session.to_stored()
-    last_activity = stored.metrics.last_activity
-    return SessionRecord(
-        session_id=session.session_id,
-        row={
-            "session_id": session.session_id,
-            "user_id": stored.user_id,
-            "state": stored.text,
-            "revision": stored.revision,
-            "schema_version": SCHEMA_VERSION,
-            "created_at": stored.created_at,
-            "last_activity": last_activity,
-            "expires_at": last_activity + timedelta(seconds=session_timeout),
-        },
-        roles=stored.roles,
-        permissions=stored.permissions,
-        metrics={
-            "session_id": session.session_id,
-            "page_views": stored.metrics.page_views,
-            "interaction_count": stored.metrics.interaction_count,
-            "started_at": stored.metrics.started_at,
-            "last_activity": last_activity,
-        },
-    )
 
 
 class SessionStore:
@@ -246,8 +204,10 @@ class SessionStore:
     @cached_property
     def _session_rows_replace(self) -> RowsInsert[DialectInsert]:
         """SQLite: merged rows, written whatever is stored (they hold the stored row's newest paths)."""
-        return RowsInsert(self.db.insert(sessions), self.db.engine.dialect,
-                          finish=_replace, given=("state",))
+        return self._session_rows_finished(_replace)
+
+    def _session_rows_finished(self, finish: Callable[[DialectInsert], Insert]) -> RowsInsert[DialectInsert]:
+        return RowsInsert(self.db.insert(sessions), self.db.engine.dialect, finish=finish, given=("state",))
 
     @cached_property
     def _session_insert(self) -> DialectInsert:
@@ -261,8 +221,7 @@ class SessionStore:
     @cached_property
     def _session_rows(self) -> RowsInsert[DialectInsert]:
         """The session rows' upsert on SQLite, where the stored revisions are read beforehand."""
-        return RowsInsert(self.db.insert(sessions), self.db.engine.dialect,
-                          finish=_replace_if_newer, given=("state",))
+        return self._session_rows_finished(_replace_if_newer)
 
     @cached_property
     def _session_upsert(self) -> Insert:
@@ -305,7 +264,7 @@ class SessionStore:
             row = connection.execute(_RECOVER, {"session_id": session_id}).first()
         if row is None or row.expires_at <= now:
             return None
-        return _rebuild(session_id, row.state)
+        return rebuild(session_id, row.state)
 
     def is_known(self, session_id: str, now: datetime) -> bool:
         """Whether ``session_id`` is stored (live or expired) or was ended too recently to forget."""
@@ -327,7 +286,7 @@ class SessionStore:
                 .where(sessions.c.user_id == user_id, sessions.c.expires_at > now)
                 .order_by(sessions.c.last_activity.desc())
             ).all()
-        rebuilt = (_rebuild(row.session_id, row.state) for row in rows)
+        rebuilt = (rebuild(row.session_id, row.state) for row in rows)
         return [session for session in rebuilt if session is not None]
 
     # -- removing --------------------------------------------------------
@@ -469,20 +428,4 @@ def _replace_if_newer(statement: DialectInsert) -> Insert:
     return upsert
 
 
-def _rebuild(session_id: str, state: object) -> UserSession | None:
-    """A stored state back as a session; None (logged) for anything this release cannot read."""
-    if not isinstance(state, dict):
-        logger.warning("st-session-guard: stored session %s… is not a JSON object; ignored",
-                       session_id[:8])
-        return None
-    try:
-        return UserSession.from_dict(state)
-    except UnsupportedSchema as error:
-        logger.warning("st-session-guard: stored session %s… ignored: %s", session_id[:8], error)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
-        logger.warning("st-session-guard: stored session %s… is damaged (%r); ignored",
-                       session_id[:8], error)
-    return None
-
-
-__all__ = ["SessionRecord", "SessionStore", "record_of"]
+__all__ = ["SessionStore"]

@@ -24,7 +24,8 @@ from sqlalchemy.exc import DBAPIError
 
 from .database import DatabaseManager, describe_error
 from .session import UserSession
-from .store import SessionRecord, SessionStore, record_of
+from .store import SessionStore
+from .stored_rows import SessionRecord, record_of
 from .write_batches import Backoff, Batch, Cancellations, Pending, SerialisedAside
 
 logger = logging.getLogger(__name__)

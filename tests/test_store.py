@@ -21,7 +21,8 @@ from st_session_guard.clock import utcnow
 from st_session_guard.database import DatabaseManager
 from st_session_guard.models import metrics, permissions, revoked, roles, sessions
 from st_session_guard.session import SCHEMA_VERSION, UserSession
-from st_session_guard.store import SessionStore, record_of
+from st_session_guard.store import SessionStore
+from st_session_guard.stored_rows import record_of
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 3600.0
@@ -231,7 +232,8 @@ WRITER = textwrap.dedent(
     import sys
     from st_session_guard.database import DatabaseManager
     from st_session_guard.session import Change, UserSession
-    from st_session_guard.store import SessionStore, record_of
+    from st_session_guard.store import SessionStore
+    from st_session_guard.stored_rows import record_of
 
     url, session_id, label, *revisions = sys.argv[1:]
     store = SessionStore(DatabaseManager(url), 3600)
