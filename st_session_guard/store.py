@@ -45,7 +45,7 @@ from .stored_rows import SessionRecord, rebuild
 
 logger = logging.getLogger(__name__)
 
-_RECOVER: Final = select(sessions.c.state, sessions.c.expires_at).where(
+_RECOVER: Final = select(sessions.c.state, sessions.c.expires_at, sessions.c.revision).where(
     sessions.c.session_id == bindparam("session_id")
 )
 """A primary-key lookup, built once: recovery sits on the path of every page load."""
@@ -123,11 +123,11 @@ class SessionStore:
             else:
                 others.append(record)
         won = self._upsert_newer(connection, newer) if newer else []
-        owners = self._merge_into(connection, others, stored) if others else []
+        owners, whole = self._merge_into(connection, others, stored) if others else ([], [])
         self._write_server_owned(connection, [*won, *owners])
         # a lost or merged row holds paths our copy lacks: None makes the next write merge
         written: dict[str, int | None] = {r.session_id: None for r in (*newer, *others)}
-        written.update((r.session_id, r.row["revision"]) for r in won)
+        written.update((r.session_id, r.row["revision"]) for r in (*won, *whole))
         return written
 
     def _stored_revisions_of(self, connection: Connection, ids: list[str]) -> dict[str, int]:
@@ -151,33 +151,52 @@ class SessionStore:
 
     def _merge_into(
         self, connection: Connection, records: list[SessionRecord], stored: dict[str, int]
-    ) -> list[SessionRecord]:
-        """Write each record merged with its stored state; those whose server-owned rows win."""
-        states = dict(connection.execute(
-            select(sessions.c.session_id, sessions.c.state).where(
-                self._listed_ids(sessions.c.session_id)
-            ),
-            self._ids_param([r.session_id for r in records]),
-        ).all())
-        rows = []
+    ) -> tuple[list[SessionRecord], list[SessionRecord]]:
+        """Write each record merged with its stored state.
+
+        Returns the records whose server-owned rows win, and those written as
+        they are because they hold everything stored.
+        """
+        states = self._stored_states(connection, [r.session_id for r in records])
+        rows, whole = [], []
         for record in records:
             theirs = states.get(record.session_id)
             ours = jsontext.loads(record.row["state"])
             merged = merge_states(ours, theirs) if isinstance(theirs, dict) else ours
             if merged is None:
                 continue
+            if merged is ours:
+                rows.append(record.row)
+                whole.append(record)
+                continue
             # above the stored one, always: a stored revision equal to the one a writer wrote
             # then proves that nobody wrote since (the fast path in ``_store``)
             merged["revision"] = max(record.row["revision"], stored[record.session_id] + 1)
             rows.append({**record.row, "state": jsontext.dumps(merged).decode(),
                          "revision": merged["revision"]})
-        if not rows:
-            return []
-        if self.db.dialect == "sqlite":
+        if rows and self.db.dialect == "sqlite":
             self._session_rows_replace.execute(connection, rows)
-        else:
+        elif rows:
             connection.execute(_replace(self._session_insert), rows)
-        return [r for r in records if r.row["revision"] > stored[r.session_id]]
+        return [r for r in records if r.row["revision"] > stored[r.session_id]], whole
+
+    def _stored_states(self, connection: Connection, ids: list[str]) -> dict[str, Any]:
+        """The stored states of ``ids``, decoded; on SQLite read as one JSON object."""
+        param = self._ids_param(ids)
+        if self.db.dialect == "sqlite":
+            found = connection.execute(self._stored_states_sqlite, param).scalar_one()
+            states: dict[str, Any] = jsontext.loads(found)
+            return states
+        listed = select(sessions.c.session_id, sessions.c.state).where(
+            self._listed_ids(sessions.c.session_id)
+        )
+        return dict(connection.execute(listed, param).all())
+
+    @cached_property
+    def _stored_states_sqlite(self) -> Select[str]:
+        return select(
+            func.json_group_object(sessions.c.session_id, func.json(sessions.c.state))
+        ).where(self._listed_ids(sessions.c.session_id))
 
     def _write_server_owned(self, connection: Connection, winners: list[SessionRecord]) -> None:
         if not winners:
@@ -264,6 +283,8 @@ class SessionStore:
             row = connection.execute(_RECOVER, {"session_id": session_id}).first()
         if row is None or row.expires_at <= now:
             return None
+        # what a copy recovered here holds, unless this store wrote the session itself
+        self._written.setdefault(session_id, row.revision)
         return rebuild(session_id, row.state)
 
     def is_known(self, session_id: str, now: datetime) -> bool:

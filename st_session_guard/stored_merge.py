@@ -12,8 +12,8 @@ from typing import Any
 
 
 def merge_states(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any] | None:
-    """One state holding the newest change of every path of both; None when ``theirs`` holds
-    everything of ``ours`` already (nothing to write)."""
+    """One state holding the newest change of every path of both: ``ours`` itself when it holds
+    everything of ``theirs``, None when ``theirs`` holds everything of ``ours`` (nothing to write)."""
     ours_newer = ours.get("revision", 0) > theirs.get("revision", 0)
     newer, older = (ours, theirs) if ours_newer else (theirs, ours)
     changes: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -24,6 +24,8 @@ def merge_states(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]
             changes[path] = change
     if not ours_newer and all(changes[_key(c["p"])] is not c for c in ours.get("changes", [])):
         return None
+    if ours_newer and all(changes[_key(c["p"])] is not c for c in theirs.get("changes", [])):
+        return ours  # holds everything of theirs: written as it is
     return {
         **newer,
         "revision": max(ours.get("revision", 0), theirs.get("revision", 0)),
@@ -33,4 +35,9 @@ def merge_states(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]
 
 
 def _key(path: list[Any]) -> tuple[Any, ...]:
-    return tuple(_key(part) if isinstance(part, list) else part for part in path)
+    try:
+        key = tuple(path)
+        hash(key)
+    except TypeError:  # a list inside the path
+        return tuple(_key(part) if isinstance(part, list) else part for part in path)
+    return key

@@ -32,3 +32,10 @@ def test_a_tie_keeps_the_newer_sessions_change_and_a_tombstone_is_a_change() -> 
     theirs = {"revision": 8, "changes": [change(["forms", "f", "x"], "kept?", 7)]}
     (only,) = merge_states(ours, theirs)["changes"]
     assert only.get("d") is True
+
+
+def test_a_state_holding_everything_of_the_other_is_kept_as_it_is_and_the_reverse_adds_nothing() -> None:
+    ours = {"revision": 9, "changes": [change(["page"], "home", 2), change(["forms", "f", "x"], 1, 9)]}
+    theirs = {"revision": 5, "changes": [change(["page"], "home", 2), change(["forms", "f", "x"], 0, 5)]}
+    assert merge_states(ours, theirs) is ours
+    assert merge_states(theirs, ours) is None
