@@ -251,7 +251,7 @@ def health(store: Store) -> None:
         version = db.schema_version()
     except DBAPIError as error:
         fail(f"unhealthy: {db.dialect}: {describe_error(error)}")
-    if not db.health_check():
+    if not db.health_check(probe=True):
         fail(f"unhealthy: {db.dialect} database does not answer or takes no writes")
     click.echo(f"healthy: {db.dialect}, schema version {version}")
 

@@ -19,16 +19,18 @@ The schema is created on first use, by however many processes at once.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, func, select, update
+from sqlalchemy import Connection, Engine, Table, create_engine, delete, event, func, select
 from sqlalchemy.dialects.postgresql import Insert as PostgreSQLInsert
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import Insert as SQLiteInsert
@@ -39,7 +41,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from . import jsontext
 from .config import resolve_settings
-from .models import DB_SCHEMA_VERSION, TABLES
+from .models import DB_SCHEMA_VERSION, TABLES, sessions
 from .models import meta as meta_table
 
 logger = logging.getLogger(__name__)
@@ -57,10 +59,11 @@ DialectInsert = SQLiteInsert | PostgreSQLInsert
 class DatabaseManager:
     """One engine for one database URL, with the schema in place and its health known.
 
-    ``health_check()`` is False while the database cannot be reached, and also
-    while the last write failed with none succeeding since: a locked SQLite
-    file still answers ``SELECT 1`` but takes no writes, and that is the
-    outage that matters to the write-behind engine.
+    ``health_check()`` is False while the database cannot be reached, and from
+    a failed write until a write lands again: a full disk or a locked file
+    still answers reads but takes no writes, and that is the outage that
+    matters. A SQLite file deleted or replaced under a running app is noticed
+    at the next write and made again.
     """
 
     def __init__(
@@ -74,6 +77,10 @@ class DatabaseManager:
         self.url = url
         self.busy_timeout = busy_timeout
         """Seconds a SQLite write waits for another writer's lock before it fails."""
+        self._file: Path | None = None
+        """The SQLite file, for a database kept in one."""
+        self._file_identity: tuple[int, int] | None = None
+        """``(st_dev, st_ino)`` of the file the schema was made in."""
         parsed = make_url(url)
         self.dialect: str = parsed.get_backend_name()
         if self.dialect not in ("sqlite", "postgresql"):
@@ -93,7 +100,8 @@ class DatabaseManager:
     def _sqlite_engine(self, url: str, database: str | None) -> Engine:
         in_memory = not database or database == ":memory:" or "mode=memory" in url
         if not in_memory and database and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            self._file = Path(database).expanduser()
+            self._file.parent.mkdir(parents=True, exist_ok=True)
         options: dict[str, Any] = {
             "connect_args": {"check_same_thread": False},
             "json_deserializer": jsontext.loads,
@@ -157,6 +165,7 @@ class DatabaseManager:
                     table.create(connection, checkfirst=True)
                 self._insert_absent(connection, "schema_version", str(DB_SCHEMA_VERSION))
                 stored = self._meta_value(connection, "schema_version")
+            self._file_identity = self._identity()
             if stored != str(DB_SCHEMA_VERSION):
                 logger.warning(
                     "st-session-guard: database schema version %s, this release writes %s",
@@ -200,6 +209,7 @@ class DatabaseManager:
         callers that must not fail catch it.
         """
         try:
+            self._remake_if_file_gone()
             self.ensure_schema()
             with self._transaction() as connection:
                 yield connection
@@ -221,48 +231,58 @@ class DatabaseManager:
 
     # -- health ----------------------------------------------------------
 
-    def health_check(self) -> bool:
-        """True when the database answers and can take a write.
+    def health_check(self, *, probe: bool = False) -> bool:
+        """True when the database answers and takes writes.
 
-        After a failed write this tries the write lock (SQLite) or a rolled-back
-        update (PostgreSQL) instead of waiting for the next real write, waiting
-        at most a fraction of a second for it.
+        False from a failed write until a write lands again, whatever a read
+        says meanwhile. ``probe`` (the command line's check) finds out with a
+        real write of a session row, removed in the same transaction.
         """
+        if self._last_write_failed:
+            return False
         try:
+            self._remake_if_file_gone()
+            if probe:
+                with self.write() as connection:
+                    self._probe_write(connection)
+                return True
             with self.engine.connect() as connection:
-                if not self._last_write_failed:
-                    connection.exec_driver_sql("SELECT 1")
-                    return True
-                self._probe_write(connection)
+                connection.exec_driver_sql("SELECT 1")
         except DBAPIError:
             return False
-        self._last_write_failed = False
         return True
 
     def _probe_write(self, connection: Connection) -> None:
-        if self.dialect == "sqlite":
-            # Straight on the driver connection: SQLAlchemy has not begun a
-            # transaction on it yet, and the probe must not wait the full
-            # busy timeout.
-            raw = connection.connection.driver_connection
-            assert raw is not None
-            raw.execute(f"PRAGMA busy_timeout = {min(200, int(self.busy_timeout * 1000))}")
-            try:
-                raw.execute("BEGIN IMMEDIATE")
-                raw.execute("ROLLBACK")
-            except Exception as error:  # sqlite3.OperationalError: database is locked
-                raise DBAPIError(None, None, error) from error
-            finally:
-                raw.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        probe_id = f"stsg-health-probe-{secrets.token_hex(8)}"
+        now = datetime.now(timezone.utc)
+        connection.execute(sessions.insert().values(
+            session_id=probe_id, user_id=None, state={"probe": True}, revision=0,
+            schema_version=0, created_at=now, last_activity=now, expires_at=now,
+        ))
+        connection.execute(delete(sessions).where(sessions.c.session_id == probe_id))
+
+    def _identity(self) -> tuple[int, int] | None:
+        if self._file is None:
+            return None
+        try:
+            found = os.stat(self._file)
+        except FileNotFoundError:
+            return None
+        return found.st_dev, found.st_ino
+
+    def _remake_if_file_gone(self) -> None:
+        """A SQLite file deleted or replaced since the schema was made: drop the connections
+        to the old one, so the next transaction makes the file and its tables again."""
+        if self._file_identity is None or self._identity() == self._file_identity:
             return
-        self.ensure_schema()
-        with connection.begin() as transaction:
-            connection.execute(
-                update(meta_table)
-                .where(meta_table.c.key == "schema_version")
-                .values(value=meta_table.c.value)
-            )
-            transaction.rollback()
+        with self._schema_lock:
+            if self._file_identity is None or self._identity() == self._file_identity:
+                return
+            logger.warning("st-session-guard: the database file %s was deleted or replaced; "
+                           "making it again and writing the pending sessions into it", self._file)
+            self.engine.dispose()
+            self._file_identity = None
+            self._schema_ready = False
 
     # -- secret ----------------------------------------------------------
 

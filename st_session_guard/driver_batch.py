@@ -1,24 +1,11 @@
 """Inserts and upserts of many rows, sent as one multi-row statement per chunk of rows.
 
-Two costs decide how fast sessions reach the database, and neither is the
-database's own:
-
-* SQLAlchemy's executemany builds and converts every row's parameters in
-  Python; for a 5 KB session row that costs about half as much again as
-  SQLite takes to store the row.
-* A driver's ``executemany`` gives up Python's lock (the GIL) for each row and
-  must win it back before the next: while any other thread runs Python (the
-  app's script runs, or the engine serialising the next batch), each row
-  waits out that thread's switch interval, 5 ms. Measured here, 1,000 rows
-  took 40 ms alone and 7 s beside one busy thread.
-
-So a ``RowsInsert`` sends ``INSERT ... VALUES (...), (...), ...`` with the
-statement's ``ON CONFLICT`` clause, its text joined from what SQLAlchemy
-compiles for a few rows; converts the
-parameters whose column type needs it (datetimes) with that type's own bind
-processor; and sends each chunk as one ``execute``, which the database runs
-in one go while other threads run Python. Nothing comes back from it: a
-statement whose caller needs its ``RETURNING`` rows goes through SQLAlchemy.
+A ``RowsInsert`` sends ``INSERT ... VALUES (...), (...), ...`` with the
+statement's ``ON CONFLICT`` clause, converts only the parameters whose column
+type needs it (datetimes) with that type's own bind processor, and sends each
+chunk as one ``execute``: neither SQLAlchemy's per-row parameter handling nor
+a driver's per-row GIL round trip (see bench/README.md). Nothing comes back
+from it: a statement whose caller needs ``RETURNING`` rows goes through SQLAlchemy.
 """
 
 from __future__ import annotations

@@ -50,13 +50,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def bind_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
-        """On SQLite, straight to the stored text (the format SQLAlchemy writes) through orjson.
-
-        Every session written binds five of these; the generic path through
-        ``process_bind_param`` and SQLite's own formatter costs ten times as
-        much, and ``isoformat`` of an aware datetime twice as much (it asks
-        the zone for its offset).
-        """
+        """On SQLite, straight to the stored text (the format SQLAlchemy writes) through orjson,
+        the cheapest way found (bench/README.md): every session written binds five of these."""
         if dialect.name != "sqlite":
             return super().bind_processor(dialect)
 
@@ -128,6 +123,20 @@ class SessionMetricsRow(SQLModel, table=True):
     last_activity: datetime = Field(sa_type=UTCDateTime, nullable=False)
 
 
+class RevokedRow(SQLModel, table=True):
+    """An id that was ended (expired, deleted, cleaned up), kept while a token for it may be valid.
+
+    A signed cookie naming an id that was never stored may take it up again;
+    one naming an ended id never may, also after its session row is gone.
+    Kept until ``ended_at`` plus the session timeout, the longest a token lives.
+    """
+
+    __tablename__ = "stsg_revoked"
+
+    session_id: str = Field(primary_key=True, max_length=128)
+    ended_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
+
+
 class MetaRow(SQLModel, table=True):
     """Facts about the store itself: ``schema_version`` and the generated cookie ``secret``."""
 
@@ -146,9 +155,10 @@ sessions: Final = core_table(SessionRow)
 roles: Final = core_table(SessionRoleRow)
 permissions: Final = core_table(SessionPermissionRow)
 metrics: Final = core_table(SessionMetricsRow)
+revoked: Final = core_table(RevokedRow)
 meta: Final = core_table(MetaRow)
 SERVER_OWNED: Final = (roles, permissions, metrics)
 """The tables a session's server-owned rows live in, keyed by ``session_id``."""
 
-TABLES: Final[tuple[Table, ...]] = (sessions, roles, permissions, metrics, meta)
+TABLES: Final[tuple[Table, ...]] = (sessions, roles, permissions, metrics, revoked, meta)
 """Every table this package owns, in creation order."""

@@ -89,16 +89,17 @@ class SessionPersistenceEngine(WriteBehind):
         return None
 
     def is_known(self, session_id: str) -> bool | None:
-        """Whether ``session_id`` was ever stored here (live, expired or unwritten); None if unreadable.
+        """Whether ``session_id`` is held, stored or was ended (also after cleanup); None if unreadable.
 
         A signed cookie naming an id that is not known at all means the server
         died before its first write, so the id may be taken up again (and the
-        browser's mirror restores into it); an id known but expired may not.
+        browser's mirror restores into it); an id that was ever ended may not,
+        for as long as a token for it can be valid.
         """
         if self._unwritten(session_id) is not None:
             return True
         try:
-            return self.store.is_known(session_id)
+            return self.store.is_known(session_id, utcnow())
         except DBAPIError as error:
             logger.warning("st-session-guard: cannot read session %s…: %s", session_id[:8], describe_error(error))
             return None
@@ -133,7 +134,7 @@ class SessionPersistenceEngine(WriteBehind):
         self._forget([session_id])
         try:
             with self._write_lock:
-                removed = self.store.delete([session_id])
+                removed = self.store.delete([session_id], utcnow())
         except DBAPIError as error:
             logger.warning("st-session-guard: cannot delete session %s…: %s", session_id[:8],
                            describe_error(error))
@@ -176,9 +177,10 @@ class SessionPersistenceEngine(WriteBehind):
 
         ``on_batch(deleted)`` is called after each committed batch, for progress reports.
         """
-        cutoff = utcnow() - timedelta(days=inactive_days)
+        now = utcnow()
+        cutoff = now - timedelta(days=inactive_days)
         return self._delete_where(
-            lambda: self.store.delete_inactive(cutoff, self.cleanup_batch),
+            lambda: self.store.delete_inactive(cutoff, self.cleanup_batch, now),
             lambda s: s.metrics.last_activity <= cutoff,
             on_batch,
         )
@@ -191,9 +193,8 @@ class SessionPersistenceEngine(WriteBehind):
     ) -> int:
         """Delete matching sessions and their rows ``cleanup_batch`` at a time, never loading them all.
 
-        The condition is tested in the transaction that deletes, so a session
-        that another server refreshed meanwhile survives; ``doomed`` is the
-        same test for the sessions this engine holds.
+        ``doomed`` is the batch's test for the sessions this engine holds. Ended
+        ids no valid token can name any more are forgotten at the end.
         """
         self._drop_unwritten(doomed)
         total = 0
@@ -209,7 +210,12 @@ class SessionPersistenceEngine(WriteBehind):
             if on_batch is not None:
                 on_batch(len(ids))
             if len(ids) < self.cleanup_batch:
-                return total
+                break
+        try:
+            self.store.prune_revoked(utcnow())
+        except DBAPIError as error:
+            logger.warning("st-session-guard: ended ids not pruned: %s", describe_error(error))
+        return total
 
 
 __all__ = ["CLEANUP_BATCH", "EXIT_FLUSH_TIMEOUT", "WRITE_BATCH", "SessionPersistenceEngine"]

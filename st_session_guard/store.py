@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any, Final
@@ -26,6 +25,7 @@ from sqlalchemy import (
     Text,
     any_,
     bindparam,
+    case,
     cast,
     delete,
     func,
@@ -38,59 +38,32 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from . import jsontext
 from .database import DatabaseManager, DialectInsert
 from .driver_batch import RowsInsert
-from .models import SERVER_OWNED, metrics, permissions, roles, sessions
-from .session import SCHEMA_VERSION, UnsupportedSchema, UserSession
+from .models import SERVER_OWNED, UTCDateTime, metrics, permissions, revoked, roles, sessions
+from .session import UserSession
+from .stored_merge import merge_states
+from .stored_rows import SessionRecord, rebuild
 
 logger = logging.getLogger(__name__)
 
-_RECOVER: Final = select(sessions.c.state, sessions.c.expires_at).where(
+_RECOVER: Final = select(sessions.c.state, sessions.c.expires_at, sessions.c.revision).where(
     sessions.c.session_id == bindparam("session_id")
 )
 """A primary-key lookup, built once: recovery sits on the path of every page load."""
 
-_KNOWN: Final = select(sessions.c.session_id).where(sessions.c.session_id == bindparam("session_id"))
+_REPLACED: Final = ("user_id", "state", "revision", "schema_version", "last_activity", "expires_at")
+"""What a write replaces in a stored row (``created_at`` stays)."""
 
+MOST_REMEMBERED: Final = 200_000
+"""Sessions whose last written revision a store remembers; past it, it forgets them all."""
 
-@dataclass(frozen=True)
-class SessionRecord:
-    """One session serialised for writing: its row and its server-owned rows."""
-
-    session_id: str
-    row: dict[str, Any]
-    roles: tuple[str, ...]
-    permissions: tuple[str, ...]
-    metrics: dict[str, Any]
-
-
-def record_of(session: UserSession, session_timeout: float) -> SessionRecord:
-    """The rows that store ``session``, expiring ``session_timeout`` seconds after its last activity.
-
-    Raises what ``UserSession.to_stored`` raises for a state that cannot be stored.
-    """
-    stored = session.to_stored()
-    last_activity = stored.metrics.last_activity
-    return SessionRecord(
-        session_id=session.session_id,
-        row={
-            "session_id": session.session_id,
-            "user_id": stored.user_id,
-            "state": stored.text,
-            "revision": stored.revision,
-            "schema_version": SCHEMA_VERSION,
-            "created_at": stored.created_at,
-            "last_activity": last_activity,
-            "expires_at": last_activity + timedelta(seconds=session_timeout),
-        },
-        roles=stored.roles,
-        permissions=stored.permissions,
-        metrics={
-            "session_id": session.session_id,
-            "page_views": stored.metrics.page_views,
-            "interaction_count": stored.metrics.interaction_count,
-            "started_at": stored.metrics.started_at,
-            "last_activity": last_activity,
-        },
+_KNOWN: Final = select(sessions.c.session_id).where(
+    sessions.c.session_id == bindparam("session_id")
+).union_all(
+    select(revoked.c.session_id).where(
+        revoked.c.session_id == bindparam("session_id"), revoked.c.ended_at > bindparam("cutoff")
     )
+)
+"""A stored row, or an end recent enough that a token for the id may still be valid."""
 
 
 class SessionStore:
@@ -99,30 +72,133 @@ class SessionStore:
     Every method is one transaction and raises what the database raised
     (``sqlalchemy.exc.DBAPIError``). Id lists travel as one parameter (a JSON
     array on SQLite, an array on PostgreSQL), never a placeholder per id.
+    An id that is ended is remembered ``session_timeout`` seconds (the longest
+    a token lives) after its row is gone, so it is never taken up again.
     """
 
-    def __init__(self, db: DatabaseManager) -> None:
+    def __init__(self, db: DatabaseManager, session_timeout: float) -> None:
         self.db = db
+        self.session_timeout = session_timeout
         self._deletes: dict[str, Delete] = {}
+        self._written: dict[str, int | None] = {}
+        """Session id -> the revision this store last wrote of it, None after a merge: a stored
+        row at that revision holds nothing the writer's copy lacks."""
 
     # -- writing ---------------------------------------------------------
 
     def write(
         self, records: Sequence[SessionRecord], *, before_commit: Callable[[], object] | None = None
     ) -> None:
-        """Store ``records`` in one transaction; a stored row is replaced only by a newer revision.
+        """Store ``records`` in one transaction, merged path by path with rows another writer wrote.
 
-        ``before_commit`` runs once the statements have run, before the commit.
+        A row this store wrote last is replaced only by a newer revision; a row
+        written since by anyone else is merged (``stored_merge``), so no
+        writer's newest path is lost. ``before_commit`` runs once the
+        statements have run, before the commit.
         """
         with self.db.write() as connection:
-            self._store(connection, records)
+            written = self._store(connection, records)
             if before_commit is not None:
                 before_commit()
+        if len(self._written) > MOST_REMEMBERED:
+            self._written.clear()  # merging unknown rows is slower, never wrong
+        self._written.update(written)
 
-    def _store(self, connection: Connection, records: Sequence[SessionRecord]) -> None:
-        """One batched upsert; server-owned rows follow only where it won."""
+    def _store(self, connection: Connection, records: Sequence[SessionRecord]) -> dict[str, int | None]:
+        """One batched upsert, merges where needed, server-owned rows where ours are newer.
+
+        The stored revisions are read first and stay true until the commit:
+        SQLite's ``BEGIN IMMEDIATE`` holds the only write lock, PostgreSQL
+        locks the rows. The answer is what ``_written`` learns.
+        """
         ordered = sorted(records, key=lambda r: r.session_id)  # one lock order across servers
-        winners = self._upsert_sessions(connection, ordered)
+        stored = self._stored_revisions_of(connection, [r.session_id for r in ordered])
+        newer: list[SessionRecord] = []
+        others: list[SessionRecord] = []
+        for record in ordered:
+            revision = stored.get(record.session_id)
+            if revision is None or revision == self._written.get(record.session_id):
+                if revision is None or revision < record.row["revision"]:
+                    newer.append(record)
+            else:
+                others.append(record)
+        won = self._upsert_newer(connection, newer) if newer else []
+        owners, whole = self._merge_into(connection, others, stored) if others else ([], [])
+        self._write_server_owned(connection, [*won, *owners])
+        # a lost or merged row holds paths our copy lacks: None makes the next write merge
+        written: dict[str, int | None] = {r.session_id: None for r in (*newer, *others)}
+        written.update((r.session_id, r.row["revision"]) for r in (*won, *whole))
+        return written
+
+    def _stored_revisions_of(self, connection: Connection, ids: list[str]) -> dict[str, int]:
+        if self.db.dialect == "sqlite":
+            found = connection.execute(self._stored_revisions, self._ids_param(ids)).scalar_one()
+            revisions: dict[str, int] = jsontext.loads(found)
+            return revisions
+        rows = connection.execute(self._locked_revisions, self._ids_param(ids))
+        return {session_id: int(revision) for session_id, revision in rows}
+
+    def _upsert_newer(
+        self, connection: Connection, records: list[SessionRecord]
+    ) -> list[SessionRecord]:
+        """Write records newer than their rows; those that won. On PostgreSQL a row that was
+        absent when the revisions were read may be written meanwhile: the upsert says."""
+        if self.db.dialect == "sqlite":
+            self._session_rows.execute(connection, [r.row for r in records])
+            return records
+        won = {row[0] for row in connection.execute(self._session_upsert, [r.row for r in records])}
+        return [r for r in records if r.session_id in won]
+
+    def _merge_into(
+        self, connection: Connection, records: list[SessionRecord], stored: dict[str, int]
+    ) -> tuple[list[SessionRecord], list[SessionRecord]]:
+        """Write each record merged with its stored state.
+
+        Returns the records whose server-owned rows win, and those written as
+        they are because they hold everything stored.
+        """
+        states = self._stored_states(connection, [r.session_id for r in records])
+        rows, whole = [], []
+        for record in records:
+            theirs = states.get(record.session_id)
+            ours = jsontext.loads(record.row["state"])
+            merged = merge_states(ours, theirs) if isinstance(theirs, dict) else ours
+            if merged is None:
+                continue
+            if merged is ours:
+                rows.append(record.row)
+                whole.append(record)
+                continue
+            # above the stored one, always: a stored revision equal to the one a writer wrote
+            # then proves that nobody wrote since (the fast path in ``_store``)
+            merged["revision"] = max(record.row["revision"], stored[record.session_id] + 1)
+            rows.append({**record.row, "state": jsontext.dumps(merged).decode(),
+                         "revision": merged["revision"]})
+        if rows and self.db.dialect == "sqlite":
+            self._session_rows_replace.execute(connection, rows)
+        elif rows:
+            connection.execute(_replace(self._session_insert), rows)
+        return [r for r in records if r.row["revision"] > stored[r.session_id]], whole
+
+    def _stored_states(self, connection: Connection, ids: list[str]) -> dict[str, Any]:
+        """The stored states of ``ids``, decoded; on SQLite read as one JSON object."""
+        param = self._ids_param(ids)
+        if self.db.dialect == "sqlite":
+            found = connection.execute(self._stored_states_sqlite, param).scalar_one()
+            states: dict[str, Any] = jsontext.loads(found)
+            return states
+        listed = select(sessions.c.session_id, sessions.c.state).where(
+            self._listed_ids(sessions.c.session_id)
+        )
+        return dict(connection.execute(listed, param).all())
+
+    @cached_property
+    def _stored_states_sqlite(self) -> Select[str]:
+        return select(
+            func.json_group_object(sessions.c.session_id, func.json(sessions.c.state))
+        ).where(self._listed_ids(sessions.c.session_id))
+
+    def _write_server_owned(self, connection: Connection, winners: list[SessionRecord]) -> None:
         if not winners:
             return
         ids = self._ids_param([r.session_id for r in winners])
@@ -137,41 +213,39 @@ class SessionStore:
         )
         self._metrics_upsert.execute(connection, [r.metrics for r in winners])
 
-    def _upsert_sessions(
-        self, connection: Connection, records: list[SessionRecord]
-    ) -> list[SessionRecord]:
-        """Write the records newer than their stored rows; those records.
+    @cached_property
+    def _locked_revisions(self) -> Select[str, int]:
+        """PostgreSQL: the listed ids' stored revisions, their rows locked until the commit."""
+        return select(sessions.c.session_id, sessions.c.revision).where(
+            self._listed_ids(sessions.c.session_id)
+        ).with_for_update()
 
-        SQLite's ``BEGIN IMMEDIATE`` holds the only write lock, so the stored
-        revisions read first (as one JSON object, see bench/README.md) stay
-        true until the upsert. On PostgreSQL another server may write the same
-        ids meanwhile, so there the upsert itself says what it replaced.
-        """
-        if self.db.dialect == "sqlite":
-            ids = self._ids_param([r.session_id for r in records])
-            stored = jsontext.loads(connection.execute(self._stored_revisions, ids).scalar_one())
-            winners = [r for r in records if stored.get(r.session_id, -1) < r.row["revision"]]
-            self._session_rows.execute(connection, [r.row for r in winners])
-            return winners
-        result = connection.execute(self._session_upsert_returning, [r.row for r in records])
-        won = {row[0] for row in result}
-        return [r for r in records if r.session_id in won]
+    @cached_property
+    def _session_rows_replace(self) -> RowsInsert[DialectInsert]:
+        """SQLite: merged rows, written whatever is stored (they hold the stored row's newest paths)."""
+        return self._session_rows_finished(_replace)
+
+    def _session_rows_finished(self, finish: Callable[[DialectInsert], Insert]) -> RowsInsert[DialectInsert]:
+        return RowsInsert(self.db.insert(sessions), self.db.engine.dialect, finish=finish, given=("state",))
+
+    @cached_property
+    def _session_insert(self) -> DialectInsert:
+        """The session rows' insert from a row of ``SessionRecord``: its state is JSON text already."""
+        state = cast(bindparam("state", type_=Text), JSON)
+        return self.db.insert(sessions).values(
+            {c.name: state if c.name == "state" else bindparam(c.name, type_=c.type)
+             for c in sessions.c}
+        )
 
     @cached_property
     def _session_rows(self) -> RowsInsert[DialectInsert]:
         """The session rows' upsert on SQLite, where the stored revisions are read beforehand."""
-        return RowsInsert(self.db.insert(sessions), self.db.engine.dialect,
-                          finish=_replace_if_newer, given=("state",))
+        return self._session_rows_finished(_replace_if_newer)
 
     @cached_property
-    def _session_upsert_returning(self) -> Insert:
-        """The session rows' upsert on PostgreSQL: it returns the ids of the rows it wrote."""
-        state = cast(bindparam("state", type_=Text), JSON)  # JSON text already: cast, not encoded
-        statement = self.db.insert(sessions).values(
-            {c.name: state if c.name == "state" else bindparam(c.name, type_=c.type)
-             for c in sessions.c}
-        )
-        return _replace_if_newer(statement).returning(sessions.c.session_id)
+    def _session_upsert(self) -> Insert:
+        """The session rows' upsert on PostgreSQL, a row replaced only by a newer revision."""
+        return _replace_if_newer(self._session_insert).returning(sessions.c.session_id)
 
     @cached_property
     def _stored_revisions(self) -> Select[str]:
@@ -209,12 +283,21 @@ class SessionStore:
             row = connection.execute(_RECOVER, {"session_id": session_id}).first()
         if row is None or row.expires_at <= now:
             return None
-        return _rebuild(session_id, row.state)
+        # what a copy recovered here holds, unless this store wrote the session itself
+        self._written.setdefault(session_id, row.revision)
+        return rebuild(session_id, row.state)
 
-    def is_known(self, session_id: str) -> bool:
-        """Whether a row for ``session_id`` is stored, live or expired."""
+    def is_known(self, session_id: str, now: datetime) -> bool:
+        """Whether ``session_id`` is stored (live or expired) or was ended too recently to forget."""
         with self.db.read() as connection:
-            return connection.execute(_KNOWN, {"session_id": session_id}).first() is not None
+            found = connection.execute(
+                _KNOWN, {"session_id": session_id, "cutoff": self._token_cutoff(now)}
+            )
+            return found.first() is not None
+
+    def _token_cutoff(self, now: datetime) -> datetime:
+        """Ends before this are older than any token still valid at ``now``."""
+        return now - timedelta(seconds=self.session_timeout)
 
     def user_sessions(self, user_id: str, now: datetime) -> list[UserSession]:
         """The stored sessions of ``user_id`` live at ``now``, most recently active first."""
@@ -224,19 +307,21 @@ class SessionStore:
                 .where(sessions.c.user_id == user_id, sessions.c.expires_at > now)
                 .order_by(sessions.c.last_activity.desc())
             ).all()
-        rebuilt = (_rebuild(row.session_id, row.state) for row in rows)
+        rebuilt = (rebuild(row.session_id, row.state) for row in rows)
         return [session for session in rebuilt if session is not None]
 
     # -- removing --------------------------------------------------------
 
-    def delete(self, ids: Sequence[str]) -> int:
-        """Delete the listed sessions and their server-owned rows; the number of sessions deleted."""
+    def delete(self, ids: Sequence[str], now: datetime) -> int:
+        """End the listed sessions at ``now`` and delete their rows; the number of rows deleted."""
         with self.db.write() as connection:
+            self._revoke_ids(connection, ids, now)
             return self._delete_ids(connection, ids)
 
     def expire(self, session_id: str, now: datetime) -> bool:
-        """Set a live session's expiry to ``now``, keeping its row; True when a live row expired."""
+        """End ``session_id`` at ``now``, stored or not, keeping its row; True when a live row expired."""
         with self.db.write() as connection:
+            self._revoke_ids(connection, [session_id], now)
             result = connection.execute(
                 update(sessions)
                 .where(sessions.c.session_id == session_id, sessions.c.expires_at > now)
@@ -244,43 +329,73 @@ class SessionStore:
             )
         return bool(result.rowcount)
 
+    def prune_revoked(self, now: datetime) -> int:
+        """Forget ended ids no token valid at ``now`` can name; how many."""
+        with self.db.write() as connection:
+            result = connection.execute(
+                delete(revoked).where(revoked.c.ended_at <= self._token_cutoff(now))
+            )
+        return int(result.rowcount)
+
+    def _revoke_ids(self, connection: Connection, ids: Sequence[str], now: datetime) -> None:
+        """Record the listed ids as ended at ``now``; an earlier end stays."""
+        if ids:
+            connection.execute(
+                self.db.insert(revoked).on_conflict_do_nothing(index_elements=[revoked.c.session_id]),
+                [{"session_id": session_id, "ended_at": now} for session_id in ids],
+            )
+
+    @cached_property
+    def _revoke_removed(self) -> Insert:
+        """Record the listed sessions as ended (when they expired, or now if later) while a token
+        for them may still be valid (their end after ``cutoff``)."""
+        now = bindparam("now", type_=UTCDateTime())
+        ended = case((sessions.c.expires_at < now, sessions.c.expires_at), else_=now)
+        return self.db.insert(revoked).from_select(
+            ["session_id", "ended_at"],
+            select(sessions.c.session_id, ended).where(
+                self._listed_ids(sessions.c.session_id),
+                sessions.c.expires_at > bindparam("cutoff", type_=UTCDateTime()),
+            ),
+        ).on_conflict_do_nothing(index_elements=[revoked.c.session_id])
+
     def delete_expired(self, now: datetime, limit: int) -> Sequence[str]:
         """Delete at most ``limit`` sessions expired at ``now``, in one transaction; their ids."""
-        return self._delete_batch(lambda: sessions.c.expires_at <= now, limit)
+        return self._delete_batch(lambda: sessions.c.expires_at <= now, limit, now)
 
-    def delete_inactive(self, cutoff: datetime, limit: int) -> Sequence[str]:
+    def delete_inactive(self, cutoff: datetime, limit: int, now: datetime) -> Sequence[str]:
         """Delete at most ``limit`` sessions idle since ``cutoff`` or before; their ids."""
-        return self._delete_batch(lambda: sessions.c.last_activity <= cutoff, limit)
+        return self._delete_batch(lambda: sessions.c.last_activity <= cutoff, limit, now)
 
     def _delete_batch(
-        self, condition: Callable[[], ColumnElement[bool]], limit: int
+        self, condition: Callable[[], ColumnElement[bool]], limit: int, now: datetime
     ) -> Sequence[str]:
         """Delete at most ``limit`` sessions matching ``condition``, and their rows; their ids.
 
         The condition is tested in the transaction that deletes, so a session
-        another server refreshed meanwhile survives. On SQLite the ids are read
-        first as one JSON array, and stay matching until the delete: ``BEGIN
-        IMMEDIATE`` holds the only write lock.
+        another server refreshed meanwhile survives: SQLite's ``BEGIN
+        IMMEDIATE`` holds the only write lock, PostgreSQL locks the rows it
+        lists. On SQLite the ids come back as one JSON array.
         """
         with self.db.write() as connection:
             batch = select(sessions.c.session_id).where(condition()).limit(limit)
+            ids: list[str]
             if self.db.dialect == "sqlite":
                 listed = batch.subquery()
-                ids: list[str] = jsontext.loads(
+                ids = jsontext.loads(
                     connection.execute(
                         select(func.json_group_array(listed.c.session_id))
                     ).scalar_one()
                 )
+            else:
+                ids = list(connection.execute(batch.with_for_update()).scalars())
+            if ids:
+                param = self._ids_param(ids)
+                connection.execute(
+                    self._revoke_removed, {**param, "now": now, "cutoff": self._token_cutoff(now)}
+                )
                 self._delete_ids(connection, ids)
-                return ids
-            deleted = connection.execute(
-                delete(sessions)
-                .where(sessions.c.session_id.in_(batch.scalar_subquery()), condition())
-                .returning(sessions.c.session_id)
-            ).scalars().all()
-            if deleted:
-                self._delete_children(connection, self._ids_param(deleted))
-            return deleted
+            return ids
 
     def _delete_ids(self, connection: Connection, ids: Sequence[str]) -> int:
         if not ids:
@@ -315,31 +430,23 @@ class SessionStore:
         return {"ids": jsontext.dumps(list(ids)).decode() if self.db.dialect == "sqlite" else list(ids)}
 
 
-def _replace_if_newer(statement: DialectInsert) -> Insert:
-    """``ON CONFLICT``: a stored session row is replaced only by a newer revision of it."""
-    replaced = ("user_id", "state", "revision", "schema_version", "last_activity", "expires_at")
+def _replace(statement: DialectInsert) -> Insert:
+    """``ON CONFLICT``: a stored session row is replaced (by a row merged with it)."""
     upsert: Insert = statement.on_conflict_do_update(
         index_elements=[sessions.c.session_id],
-        set_={name: statement.excluded[name] for name in replaced},
+        set_={name: statement.excluded[name] for name in _REPLACED},
+    )
+    return upsert
+
+
+def _replace_if_newer(statement: DialectInsert) -> Insert:
+    """``ON CONFLICT``: a stored session row is replaced only by a newer revision of it."""
+    upsert: Insert = statement.on_conflict_do_update(
+        index_elements=[sessions.c.session_id],
+        set_={name: statement.excluded[name] for name in _REPLACED},
         where=sessions.c.revision < statement.excluded.revision,
     )
     return upsert
 
 
-def _rebuild(session_id: str, state: object) -> UserSession | None:
-    """A stored state back as a session; None (logged) for anything this release cannot read."""
-    if not isinstance(state, dict):
-        logger.warning("st-session-guard: stored session %s… is not a JSON object; ignored",
-                       session_id[:8])
-        return None
-    try:
-        return UserSession.from_dict(state)
-    except UnsupportedSchema as error:
-        logger.warning("st-session-guard: stored session %s… ignored: %s", session_id[:8], error)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
-        logger.warning("st-session-guard: stored session %s… is damaged (%r); ignored",
-                       session_id[:8], error)
-    return None
-
-
-__all__ = ["SessionRecord", "SessionStore", "record_of"]
+__all__ = ["SessionStore"]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .session import UserSession
-from .store import SessionRecord
+from .stored_rows import SessionRecord
 
 
 @dataclass

@@ -24,7 +24,8 @@ from sqlalchemy.exc import DBAPIError
 
 from .database import DatabaseManager, describe_error
 from .session import UserSession
-from .store import SessionRecord, SessionStore, record_of
+from .store import SessionStore
+from .stored_rows import SessionRecord, record_of
 from .write_batches import Backoff, Batch, Cancellations, Pending, SerialisedAside
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class WriteBehind:
         self.debounce_delay = max(0.0, debounce_delay)
         self.session_timeout = session_timeout
         self.db = db
-        self.store = SessionStore(db)
+        self.store = SessionStore(db, session_timeout)
         self.write_batch = WRITE_BATCH
         self.writes = 0
         """Session-write transactions committed so far."""

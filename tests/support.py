@@ -28,7 +28,8 @@ from st_session_guard.testing import free_port, wait_until
 
 __all__ = [
     "POSTGRES_URL", "Outage", "PostgresSchemas", "TcpProxy", "age", "child_rows", "count_rows",
-    "driver_steps", "free_port", "rich_session", "schema_url", "stored", "wait_until",
+    "driver_steps", "free_port", "refused_session_writes", "rich_session", "schema_url", "stored",
+    "wait_until",
 ]
 
 POSTGRES_URL = os.environ.get(
@@ -312,3 +313,38 @@ def driver_steps(db: DatabaseManager, most: int) -> Iterator[None]:
     if db.dialect == "sqlite":  # PostgreSQL sends all of a statement's rows in one reply
         assert not any(executemany for _, executemany in calls)
         assert not any("RETURNING" in statement for statement, _ in calls)
+
+
+_REFUSE: dict[str, tuple[str, ...]] = {
+    "sqlite": (
+        ("CREATE TRIGGER stsg_full_insert BEFORE INSERT ON stsg_sessions"
+        " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"),
+        ("CREATE TRIGGER stsg_full_update BEFORE UPDATE ON stsg_sessions"
+        " BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END"),
+    ),
+    "postgresql": (
+        ("CREATE FUNCTION stsg_full() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$"),
+        ("CREATE TRIGGER stsg_full BEFORE INSERT OR UPDATE ON stsg_sessions"
+        " FOR EACH ROW EXECUTE FUNCTION stsg_full()"),
+    ),
+}
+_ACCEPT: dict[str, tuple[str, ...]] = {
+    "sqlite": ("DROP TRIGGER stsg_full_insert", "DROP TRIGGER stsg_full_update"),
+    "postgresql": ("DROP TRIGGER stsg_full ON stsg_sessions", "DROP FUNCTION stsg_full()"),
+}
+
+
+@contextlib.contextmanager
+def refused_session_writes(db: DatabaseManager) -> Iterator[None]:
+    """Session rows cannot be written (as on a full disk) while reads and other writes work."""
+    db.ensure_schema()
+    with db.engine.begin() as connection:
+        for statement in _REFUSE[db.dialect]:
+            connection.exec_driver_sql(statement)
+    try:
+        yield
+    finally:
+        with db.engine.begin() as connection:
+            for statement in _ACCEPT[db.dialect]:
+                connection.exec_driver_sql(statement)

@@ -10,7 +10,7 @@ import click._termui_impl
 import pytest
 from click.testing import CliRunner, Result
 from sqlalchemy import func, select
-from support import Outage
+from support import Outage, refused_session_writes, wait_until
 
 from st_session_guard.cli import main
 from st_session_guard.models import sessions
@@ -311,6 +311,19 @@ def test_health_exits_1_when_the_database_takes_no_writes(
     assert "unhealthy" in result.stderr
     outage.stop()
     assert run("--database-url", outage.url, "health").exit_code == 0
+
+
+def test_health_exits_1_while_sessions_cannot_be_written_as_the_app_says(
+    make_engine: MakeEngine, database_url: str
+) -> None:
+    engine = make_engine()
+    with refused_session_writes(engine.db):
+        assert engine.persist_session(UserSession(), immediate=True) is False
+        result = run("--database-url", database_url, "health")
+        assert (result.exit_code, engine.health_check()) == (1, False), result.output
+        assert "unhealthy" in result.stderr
+    wait_until(lambda: engine.pending_count == 0, what="the pending session to land")
+    assert (run("--database-url", database_url, "health").exit_code, engine.health_check()) == (0, True)
 
 
 def test_health_exits_1_when_the_sqlite_file_cannot_be_created(tmp_path: object) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -32,6 +33,7 @@ TABLES = {
     "stsg_session_roles",
     "stsg_session_permissions",
     "stsg_session_metrics",
+    "stsg_revoked",
     "stsg_meta",
 }
 
@@ -136,10 +138,11 @@ def test_health_check_stays_false_after_a_failed_write_until_writes_work_again(
     assert manager.health_check() is False
     assert manager.health_check() is False
     outage.stop()
-    assert manager.health_check() is True
+    assert manager.health_check() is False  # a read works again; no write has landed yet
     with manager.write() as connection:
         connection.execute(meta_table.insert().values(key="probe", value="x"))
     assert manager.health_check() is True
+    assert manager.health_check(probe=True) is True
 
 
 def test_sqlite_gets_its_directory_and_runs_in_wal_mode(tmp_path: Path) -> None:
@@ -218,3 +221,24 @@ def test_settings_name_the_process_wide_database(
     assert get_db_manager().url == f"sqlite:///{tmp_path / 'env.db'}"
     with get_db_manager().read() as connection:
         assert connection.execute(text("SELECT 1")).scalar() == 1
+
+
+def test_a_deleted_sqlite_file_is_made_again_at_the_next_write(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.db"
+    manager = DatabaseManager(f"sqlite:///{path}")
+    try:
+        with manager.write() as connection:
+            connection.execute(meta_table.insert().values(key="before", value="x"))
+        for leftover in tmp_path.iterdir():
+            leftover.unlink()
+
+        with manager.write() as connection:
+            connection.execute(meta_table.insert().values(key="after", value="y"))
+
+        assert path.exists()
+        with sqlite3.connect(path) as reader:
+            keys = {key for (key,) in reader.execute("SELECT key FROM stsg_meta")}
+        assert "after" in keys and "before" not in keys
+        assert manager.health_check() is True
+    finally:
+        manager.dispose()

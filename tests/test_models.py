@@ -10,9 +10,7 @@ from sqlalchemy import DateTime, inspect, select
 from sqlalchemy.dialects import sqlite
 
 from st_session_guard.database import DatabaseManager
-from st_session_guard.models import SessionRow, UTCDateTime, core_table
-
-sessions = core_table(SessionRow)
+from st_session_guard.models import UTCDateTime, sessions
 
 
 def test_every_table_has_its_primary_key_and_indexes(db: DatabaseManager) -> None:
@@ -25,6 +23,7 @@ def test_every_table_has_its_primary_key_and_indexes(db: DatabaseManager) -> Non
             "stsg_session_roles",
             "stsg_session_permissions",
             "stsg_session_metrics",
+            "stsg_revoked",
             "stsg_meta",
         )
     }
@@ -33,8 +32,10 @@ def test_every_table_has_its_primary_key_and_indexes(db: DatabaseManager) -> Non
         "stsg_session_roles": ["session_id", "role"],
         "stsg_session_permissions": ["session_id", "permission"],
         "stsg_session_metrics": ["session_id"],
+        "stsg_revoked": ["session_id"],
         "stsg_meta": ["key"],
     }
+    assert {("ended_at",)} <= {tuple(i["column_names"]) for i in inspector.get_indexes("stsg_revoked")}
     indexed = {tuple(i["column_names"]) for i in inspector.get_indexes("stsg_sessions")}
     assert {("user_id",), ("last_activity",), ("expires_at",)} <= indexed
     columns = {c["name"]: c for c in inspector.get_columns("stsg_sessions")}

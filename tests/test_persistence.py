@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 from conftest import Outage
-from sqlalchemy import text
-from support import age, child_rows, rich_session, stored, wait_until
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from support import age, child_rows, refused_session_writes, rich_session, stored, wait_until
 
 from st_session_guard import queries
 from st_session_guard.database import DatabaseManager
@@ -427,3 +428,123 @@ def test_expire_session_ends_it_now_and_a_pending_write_does_not_revive_it(
     assert queries.store_stats(engine.db).expired == 1
     assert engine.expire_session(session.session_id) is False
     assert engine.expire_session("f" * 64) is False
+
+
+def test_an_ended_id_stays_known_after_the_cleanup_that_removes_its_row(
+    make_engine: MakeEngine,
+) -> None:
+    engine = make_engine(debounce_delay=3600)
+    session = rich_session()
+    assert engine.persist_session(session, immediate=True)
+    never_stored = UserSession()
+    engine.persist_session(never_stored)
+
+    assert engine.expire_session(session.session_id) is True
+    assert engine.expire_session(never_stored.session_id) is False
+    assert engine.cleanup_expired_sessions() == 1
+    assert engine.cleanup_inactive_sessions(inactive_days=0.0001) == 0
+
+    assert stored(engine.db, session.session_id) is None
+    assert engine.is_known(session.session_id) is True
+    assert engine.is_known(never_stored.session_id) is True
+    assert engine.recover_session(session.session_id) is None
+
+
+# -- health ----------------------------------------------------------------------
+
+
+def test_health_is_false_from_a_failed_write_until_a_write_lands(make_engine: MakeEngine) -> None:
+    engine = make_engine()
+    assert engine.persist_session(UserSession(), immediate=True)
+    assert engine.health_check() is True
+
+    with refused_session_writes(engine.db):
+        session = UserSession()
+        assert engine.persist_session(session, immediate=True) is False
+        wait_until(lambda: engine.failures >= 2, what="a retry that fails as well")
+        assert engine.health_check() is False
+        assert engine.db.health_check() is False
+        assert engine.db.health_check(probe=True) is False
+
+    wait_until(lambda: engine.pending_count == 0, what="the pending session to land")
+    assert engine.health_check() is True
+    assert stored(engine.db, session.session_id) is not None
+
+
+def test_a_full_sqlite_disk_keeps_health_false_until_the_sessions_land(
+    make_engine: MakeEngine, database_url: str
+) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("a page limit is SQLite's way to fill a disk")
+    engine = make_engine()
+    assert engine.persist_session(UserSession(), immediate=True)
+    with engine.db.read() as connection:
+        pages = connection.exec_driver_sql("PRAGMA page_count").scalar_one()
+    limit: list[int] = [pages]
+
+    @event.listens_for(engine.db.engine, "connect")
+    def full_disk(dbapi_connection: Any, _record: Any) -> None:
+        if limit:
+            dbapi_connection.execute(f"PRAGMA max_page_count = {limit[0]}")
+
+    engine.db.engine.dispose()
+    big = UserSession()
+    big.update_form_data("form", "text", "x" * 200_000)
+    assert engine.persist_session(big, immediate=True) is False
+    assert engine.health_check() is False
+    assert engine.health_check() is False
+
+    limit.clear()
+    engine.db.engine.dispose()
+    wait_until(lambda: engine.pending_count == 0, what="the session to land")
+    assert engine.health_check() is True
+    assert field_value(engine.db, big.session_id, "form", "text") == "x" * 200_000
+
+
+def test_a_deleted_sqlite_file_is_made_again_with_the_pending_sessions_in_it(
+    make_engine: MakeEngine, database_url: str
+) -> None:
+    if not database_url.startswith("sqlite"):
+        pytest.skip("only SQLite keeps the database in a file of its own")
+    engine = make_engine(debounce_delay=3600)
+    assert engine.persist_session(UserSession(), immediate=True)
+    pending = UserSession()
+    pending.update_form_data("form", "field", "kept")
+    engine.persist_session(pending)
+    path = Path(make_url(database_url).database or "")
+    for leftover in path.parent.iterdir():
+        leftover.unlink()
+
+    assert engine.flush_all() == 1
+
+    assert path.exists()
+    assert field_value(DatabaseManager(database_url), pending.session_id, "form", "field") == "kept"
+    assert engine.health_check() is True
+
+
+# -- several servers -------------------------------------------------------------
+
+
+def test_two_servers_editing_one_session_keep_each_others_newest_fields(
+    make_engine: MakeEngine,
+) -> None:
+    on_server_a, on_server_b = make_engine(), make_engine()
+    mine = UserSession()
+    mine.update_form_data("profile", "name", "first")
+    assert on_server_a.persist_session(mine, immediate=True)
+    theirs = on_server_b.recover_session(mine.session_id)
+    assert theirs is not None
+
+    mine.update_form_data("profile", "name", "Ada")
+    assert on_server_a.persist_session(mine, immediate=True)
+    theirs.update_form_data("profile", "email", "ada@example.org")
+    assert on_server_b.persist_session(theirs, immediate=True)
+    mine.update_form_data("profile", "bio", "Mathematician")
+    assert on_server_a.persist_session(mine, immediate=True)
+
+    for engine in (on_server_a, on_server_b):
+        recovered = make_engine(db=engine.db).recover_session(mine.session_id)
+        assert recovered is not None
+        assert dict(recovered.get_form_state("profile").data) == {
+            "name": "Ada", "email": "ada@example.org", "bio": "Mathematician",
+        }

@@ -19,9 +19,10 @@ from support import age, child_rows, count_rows, driver_steps, rich_session, sto
 
 from st_session_guard.clock import utcnow
 from st_session_guard.database import DatabaseManager
-from st_session_guard.models import metrics, permissions, roles, sessions
+from st_session_guard.models import metrics, permissions, revoked, roles, sessions
 from st_session_guard.session import SCHEMA_VERSION, UserSession
-from st_session_guard.store import SessionStore, record_of
+from st_session_guard.store import SessionStore
+from st_session_guard.stored_rows import record_of
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 3600.0
@@ -31,7 +32,7 @@ DeleteBatch = Callable[[datetime, int], Sequence[str]]
 
 @pytest.fixture
 def store(db: DatabaseManager) -> SessionStore:
-    return SessionStore(db)
+    return SessionStore(db, TIMEOUT)
 
 
 def put(store: SessionStore, *made: UserSession, timeout: float = TIMEOUT) -> None:
@@ -57,10 +58,10 @@ def test_recover_returns_none_for_an_unknown_id(store: SessionStore) -> None:
 
 def test_a_stored_id_is_known_even_when_expired(store: SessionStore) -> None:
     session = age(rich_session(), days=2)
-    assert store.is_known(session.session_id) is False
+    assert store.is_known(session.session_id, utcnow()) is False
     put(store, session)
     assert store.recover(session.session_id, utcnow()) is None
-    assert store.is_known(session.session_id) is True
+    assert store.is_known(session.session_id, utcnow()) is True
 
 
 def test_recover_returns_none_for_an_expired_session(store: SessionStore) -> None:
@@ -183,7 +184,7 @@ def test_an_older_revision_is_ignored_and_leaves_server_owned_rows_alone(
     older.revision = newer.revision - 1000
     put(store, newer)
 
-    put(SessionStore(make_db()), older)
+    put(SessionStore(make_db(), TIMEOUT), older)
     assert stored(store.db, newer.session_id).revision == newer.revision
     assert child_rows(store.db, newer.session_id)[0] == {"newer"}
 
@@ -230,17 +231,19 @@ WRITER = textwrap.dedent(
     """
     import sys
     from st_session_guard.database import DatabaseManager
-    from st_session_guard.session import UserSession
-    from st_session_guard.store import SessionStore, record_of
+    from st_session_guard.session import Change, UserSession
+    from st_session_guard.store import SessionStore
+    from st_session_guard.stored_rows import record_of
 
     url, session_id, label, *revisions = sys.argv[1:]
-    store = SessionStore(DatabaseManager(url))
+    store = SessionStore(DatabaseManager(url), 3600)
     store.db.ensure_schema()
     print("ready", flush=True)
     sys.stdin.readline()  # start together
     for revision in map(int, revisions):
-        session = UserSession(session_id=session_id)
-        session.update_form_data("form", "field", f"{label}-{revision}")
+        # one path, at the revision written: a write merges path by path
+        session = UserSession.unrevisioned(session_id, None, "home")
+        session.apply_change(Change(("forms", "form", "field"), f"{label}-{revision}", revision))
         session.add_role(f"{label}-{revision}")
         session.revision = revision
         store.write([record_of(session, 3600)])
@@ -333,7 +336,7 @@ def test_inactive_sessions_are_removed_even_before_they_expire(store: SessionSto
     put(store, *idle, *recent, timeout=30 * 86_400)
 
     assert delete_all(store.delete_expired, 100) == [0]
-    assert len(store.delete_inactive(utcnow() - timedelta(days=7), 100)) == 4
+    assert len(store.delete_inactive(utcnow() - timedelta(days=7), 100, utcnow())) == 4
     assert {r for r in (stored(store.db, s.session_id) for s in idle) if r} == set()
     assert all(stored(store.db, s.session_id) for s in recent)
     assert count_rows(store.db, permissions) == 4
@@ -377,8 +380,8 @@ def test_delete_removes_the_rows_and_their_server_owned_rows_and_counts_them(
 ) -> None:
     kept, gone = rich_session(), rich_session()
     put(store, kept, gone)
-    assert store.delete([gone.session_id, "f" * 64]) == 1
-    assert store.delete([gone.session_id]) == 0
+    assert store.delete([gone.session_id, "f" * 64], utcnow()) == 1
+    assert store.delete([gone.session_id], utcnow()) == 0
     assert stored(store.db, gone.session_id) is None
     assert child_rows(store.db, gone.session_id) == (set(), set(), None)
     assert child_rows(store.db, kept.session_id)[0] == {"admin", "user"}
@@ -393,3 +396,58 @@ def test_expire_ends_only_a_live_row_and_keeps_it(store: SessionStore) -> None:
     assert store.expire("f" * 64, now) is False
     assert stored(store.db, session.session_id).expires_at == now
     assert store.recover(session.session_id, utcnow()) is None
+
+
+# -- revocation ------------------------------------------------------------------
+
+
+def test_an_expired_id_stays_known_after_cleanup_until_no_token_for_it_can_be_valid(
+    store: SessionStore,
+) -> None:
+    session = rich_session()
+    put(store, session)
+    ended = utcnow()
+    assert store.expire(session.session_id, ended) is True
+    assert store.delete_expired(utcnow(), 100) == [session.session_id]
+
+    assert stored(store.db, session.session_id) is None
+    assert store.is_known(session.session_id, utcnow()) is True
+    assert store.prune_revoked(utcnow()) == 0
+    token_lifetime_over = ended + timedelta(seconds=TIMEOUT)
+    assert store.is_known(session.session_id, token_lifetime_over) is False
+    assert store.prune_revoked(token_lifetime_over) == 1
+    assert store.is_known(session.session_id, utcnow()) is False
+
+
+def test_an_id_ended_before_it_was_ever_stored_is_known(store: SessionStore) -> None:
+    never_stored = "e" * 64
+    assert store.expire(never_stored, utcnow()) is False
+    assert store.is_known(never_stored, utcnow()) is True
+
+
+def test_cleanup_remembers_the_ids_it_removes_while_their_tokens_may_be_valid(
+    store: SessionStore,
+) -> None:
+    recently = age(rich_session(), days=1.5)  # expired half a day ago, timeout one day
+    long_ago = age(rich_session(), days=3)  # expired two days ago: every token is too old
+    idle = age(rich_session(), days=0.5)  # live, removed as inactive
+    put(store, recently, long_ago, timeout=86_400)
+    put(store, idle, timeout=86_400)
+    day = SessionStore(store.db, 86_400)
+
+    assert sorted(day.delete_expired(utcnow(), 100)) == sorted([recently.session_id, long_ago.session_id])
+    assert day.delete_inactive(utcnow() - timedelta(hours=1), 100, utcnow()) == [idle.session_id]
+
+    assert day.is_known(recently.session_id, utcnow()) is True
+    assert day.is_known(idle.session_id, utcnow()) is True
+    assert day.is_known(long_ago.session_id, utcnow()) is False
+    assert count_rows(store.db, revoked) == 2
+    assert day.is_known(recently.session_id, utcnow() + timedelta(days=0.6)) is False
+    assert day.is_known(idle.session_id, utcnow() + timedelta(days=0.6)) is True
+
+
+def test_deleting_a_session_ends_its_id(store: SessionStore) -> None:
+    session = rich_session()
+    put(store, session)
+    assert store.delete([session.session_id], utcnow()) == 1
+    assert store.is_known(session.session_id, utcnow()) is True
