@@ -17,10 +17,10 @@ method takes the session's lock.
 
 from __future__ import annotations
 
-import copy
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final, TypeVar, cast
@@ -36,6 +36,7 @@ from .migrations import upgrade
 from .page_history import MAX_HISTORY, NavigationEntry
 from .records import JSON, Change, Path, StoredState
 from .timestamps import parse_time
+from .values import decode, encode
 
 __all__ = [
     "JSON", "MAX_HISTORY", "MAX_UNDO", "PATH_ROOTS", "SCHEMA_VERSION", "Change", "FormSnapshot",
@@ -161,12 +162,14 @@ class UserSession:
 
     @property
     def navigation_history(self) -> list[NavigationEntry]:
+        """The trail, oldest first, with each entry's params as the app gave them."""
         with self._lock:
-            return list(self._pages.entries)
+            return [replace(e, params=decode(e.params)) for e in self._pages.entries]
 
     @_locked
     def navigate_to(self, page: str, params: Mapping[str, JSON] | None = None) -> None:
-        self._pages.visit(page, params)
+        """Go to ``page``; ``params`` take the values ``update_form_data`` takes."""
+        self._pages.visit(page, encode(dict(params or {})))
         self.metrics.page_views += 1
         self._changed([("page",), ("navigation",)])
 
@@ -201,8 +204,13 @@ class UserSession:
 
     @_locked
     def update_form_data(self, form_id: str, field_name: str, value: JSON) -> bool:
-        """Set one field as one undoable step; False (and no write) when unchanged."""
-        paths = self._forms.apply(form_id, {field_name: copy.deepcopy(value)}, record=True)
+        """Set one field as one undoable step; False (and no write) when unchanged.
+
+        ``value`` is JSON, or dates, times, tuples and lists or dicts of them,
+        which come back as themselves after a restart; ``TypeError`` here, not
+        in a later run, for anything else (see ``values.encode``).
+        """
+        paths = self._forms.apply(form_id, {field_name: encode(value)}, record=True)
         if paths:
             self._changed(paths, interaction=True)
         return bool(paths)
@@ -239,11 +247,12 @@ class UserSession:
     def create_form_snapshot(self, form_id: str, description: str = "") -> FormSnapshot:
         snapshot = self._forms.snapshot(form_id, description)
         self._changed([("snapshots", form_id, "saved")])
-        return snapshot
+        return replace(snapshot, data=decode(snapshot.data))
 
     @_locked
     def form_snapshots(self, form_id: str) -> list[FormSnapshot]:
-        return self._forms.snapshots(form_id)
+        """The form's snapshots, oldest first, their data as the app stored it."""
+        return [replace(s, data=decode(s.data)) for s in self._forms.snapshots(form_id)]
 
     @_locked
     def restore_form_snapshot(self, snapshot_id: str) -> bool:

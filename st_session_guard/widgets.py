@@ -116,11 +116,10 @@ def _stored_fitting(
 ) -> tuple[Any, Any] | None:
     """(value, seed) for the stored value if it fits the widget now; None if there is none,
     or, with a warning, if it does not fit."""
-    raw = session.get_form_state(path[1]).data.get(path[2], _MISSING)
-    if raw is _MISSING:
-        return None
     try:
-        value = values.decode(raw)
+        value = session.get_form_state(path[1]).data.get(path[2], _MISSING)
+        if value is _MISSING:
+            return None
         seed = kind.fit(value, kwargs)
     except values.Unfit as reason:
         logger.warning("st-session-guard: not restoring widget %r: %s", key, reason)
@@ -131,8 +130,8 @@ def _stored_fitting(
 def _commit(sync: WidgetSync, session: UserSession, key: str, value: Any) -> None:
     path = sync.widgets[key]
     try:
-        session.update_form_data(path[1], path[2], values.encode(value))
-    except values.Unfit as reason:
+        session.update_form_data(path[1], path[2], value)
+    except TypeError as reason:
         logger.warning("st-session-guard: not persisting widget %r: %s", key, reason)
     sync.seen[key] = session.path_revision(path)
     sync.shown[key] = _encoded_or_missing(value)
@@ -231,7 +230,7 @@ def _render(name: str, kind: _Kind, form_id: str, kwargs: dict[str, Any]) -> Any
 def _encoded_or_missing(value: Any) -> Any:
     try:
         return values.encode(value)
-    except values.Unfit:
+    except TypeError:
         return _MISSING
 
 

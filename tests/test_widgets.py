@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from st_session_guard import widgets as sg_widgets
 from st_session_guard.database import configure_database
+from st_session_guard.live_sessions import live_sessions
 from st_session_guard.persistence import SessionPersistenceEngine
 from st_session_guard.session import new_session_id
 from st_session_guard.session_persistence import configure_persistence
@@ -204,3 +206,35 @@ def test_the_value_a_tab_showed_before_a_push_sent_back_at_once_is_no_edit(
     second.text_input(key="name").input("").run()
     assert second.session_state["calls"] == ["name changed"]
     assert stored_form(engine, first.session_state["sid"], "f") == {"name": ""}
+
+
+def test_dates_in_the_apps_own_form_data_survive_reruns_and_a_restart(engine: SessionPersistenceEngine) -> None:
+    script = """
+import streamlit as st
+from datetime import date, datetime
+import st_session_guard as sg
+session = sg.bootstrap_session({session_id!r})
+st.session_state["sid"] = session.session_id
+if {first!r}:
+    session.update_form_data("f", "day", date(2027, 3, 3))
+    sg.save_form("g", {{"when": date(2027, 3, 4)}}, immediate=True)
+    sg.persist_input("ts", datetime(2027, 3, 3, 9, 30), form_id="g")
+    try:
+        sg.persist_input("bad", object(), form_id="g")
+    except TypeError as error:
+        st.session_state["refused"] = str(error)
+st.session_state["seen"] = (dict(session.get_form_state("f").data), dict(session.get_form_state("g").data))
+"""
+    first = run(script.format(session_id=None, first=True))
+    first.run()  # the guard is drawn again with the dates in its changes
+    assert "object values cannot be stored" in first.session_state["refused"]
+    session_id = first.session_state["sid"]
+    engine.flush_all()
+    live_sessions.drop(session_id)  # as a restarted server, which has only the database
+
+    reloaded = run(script.format(session_id=session_id, first=False))
+
+    assert reloaded.session_state["seen"] == (
+        {"day": date(2027, 3, 3)},
+        {"when": date(2027, 3, 4), "ts": datetime(2027, 3, 3, 9, 30)},
+    )
