@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -238,3 +239,41 @@ st.session_state["seen"] = (dict(session.get_form_state("f").data), dict(session
         {"day": date(2027, 3, 3)},
         {"when": date(2027, 3, 4), "ts": datetime(2027, 3, 3, 9, 30)},
     )
+
+
+UNDO = """
+import streamlit as st
+import st_session_guard as sg
+session = sg.bootstrap_session()
+st.session_state["sid"] = session.session_id
+if st.button("undo", key="undo"):
+    session.undo_form("f")
+sg.text_input("Name", key="name", form_id="f")
+sg.text_input("Title", value="Dr", key="title", form_id="f")
+sg.selectbox("Plan", ["free", "pro"], index=1, key="plan", form_id="f")
+sg.checkbox("News", key="news", form_id="f")
+sg.number_input("Age", min_value=0, value=30, key="age", form_id="f")
+"""
+
+
+@pytest.mark.parametrize(
+    ("edit", "default"),
+    [(lambda app: app.text_input(key="name").input("Ada"), ""),
+     (lambda app: app.text_input(key="title").input("Prof"), "Dr"),
+     (lambda app: app.selectbox(key="plan").select("free"), "pro"),
+     (lambda app: app.checkbox(key="news").check(), False),
+     (lambda app: app.number_input(key="age").set_value(41), 30)],
+    ids=["text", "text with a default", "selectbox", "checkbox", "number as drawn first"],
+)
+def test_undoing_a_fields_first_edit_shows_the_widgets_default_again(
+    engine: SessionPersistenceEngine, edit: Any, default: Any
+) -> None:
+    app = run(UNDO)
+    edit(app).run()
+    key = next(iter(stored_form(engine, app.session_state["sid"], "f")))
+    app.button(key="undo").click().run()
+    app.run()
+    widget = {"name": app.text_input, "title": app.text_input, "plan": app.selectbox, "news": app.checkbox,
+              "age": app.number_input}[key]
+    assert widget(key=key).value == default
+    assert stored_form(engine, app.session_state["sid"], "f") == {}
