@@ -16,6 +16,7 @@ from .history import ABSENT, FormHistory
 from .page_history import PageHistory
 from .records import JSON, Change, Path
 from .timestamps import iso, parse_time
+from .values import decode
 
 PATH_ROOTS: Final = ("page", "navigation", "forms", "form_meta", "snapshots")
 
@@ -95,6 +96,7 @@ class EditableState:
         elif root == "navigation" and isinstance(value, list) and value:
             self.pages.decode_entries(value)
         elif root == "forms" and len(path) == 3:
+            decode(value)  # a value the app could not read back is refused here, not on reading
             self.forms.form(path[1])._data[path[2]] = copy.deepcopy(value)
         elif root == "form_meta" and len(path) == 2 and isinstance(value, dict):
             saved = value.get("saved_data") or {}

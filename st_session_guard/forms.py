@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from types import MappingProxyType
 from typing import Any
 
 from .clock import utcnow
 from .history import ABSENT, FormHistory, FormSnapshot, UndoStep
+from .values import decode
 
 Path = tuple[str, ...]
 JSON = Any
@@ -26,9 +26,11 @@ JSON = Any
 class FormState:
     """One form: its current values, what was last saved, and validation messages.
 
-    ``data`` is read-only; change values with ``UserSession.update_form_data`` so
-    that the change is revisioned, undoable and persisted. ``errors`` and
-    ``warnings`` are plain dicts the app fills as it validates.
+    ``data`` is read-only and gives each value as the app stored it (a date as a
+    date); change values with ``UserSession.update_form_data`` so that the
+    change is revisioned, undoable and persisted. ``saved_data`` holds the
+    values as stored JSON. ``errors`` and ``warnings`` are plain dicts the app
+    fills as it validates.
     """
 
     form_id: str
@@ -40,11 +42,32 @@ class FormState:
 
     @property
     def data(self) -> Mapping[str, JSON]:
-        return MappingProxyType(self._data)
+        return DecodedValues(self._data)
 
     @property
     def is_dirty(self) -> bool:
         return self._data != self.saved_data
+
+
+class DecodedValues(Mapping[str, Any]):
+    """A read-only view of stored values, each decoded (a fresh copy) when it is read."""
+
+    __slots__ = ("_stored",)
+
+    def __init__(self, stored: Mapping[str, JSON]) -> None:
+        self._stored = stored
+
+    def __getitem__(self, name: str) -> Any:
+        return decode(self._stored[name])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._stored)
+
+    def __len__(self) -> int:
+        return len(self._stored)
+
+    def __repr__(self) -> str:
+        return f"DecodedValues({dict(self)!r})"
 
 
 class Forms:

@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from .clock import utcnow
 from .timestamps import iso, parse_time
+from .values import decode
 
 MAX_UNDO: Final = 50
 MAX_SNAPSHOTS: Final = 20
@@ -132,7 +133,10 @@ class FormHistory:
 
     def decode(self, part: str, value: JSON) -> None:
         if part == "saved" and isinstance(value, list):
-            self.snapshots = [FormSnapshot.from_json(s) for s in value][-MAX_SNAPSHOTS:]
+            snapshots = [FormSnapshot.from_json(s) for s in value][-MAX_SNAPSHOTS:]
+            for snapshot in snapshots:
+                decode(snapshot.data)  # values the app could not read back are refused here
+            self.snapshots = snapshots
         elif part == "line" and isinstance(value, dict):
             lo, at, hi = value.get("lo"), value.get("at"), value.get("hi")
             if not (type(lo) is int and type(at) is int and type(hi) is int
@@ -143,7 +147,9 @@ class FormHistory:
             number, slot = value.get("n"), _slot(part)
             if type(number) is not int or number < 1 or number % MAX_UNDO != slot:
                 raise ValueError(f"undo slot {slot} holds steps numbered {slot} modulo {MAX_UNDO}")
-            self.slots[slot] = {"n": number, "step": step_to_json(step_from_json(value.get("step")))}
+            step = step_from_json(value.get("step"))
+            decode([[v for v in (before, after) if v is not ABSENT] for _name, before, after in step])
+            self.slots[slot] = {"n": number, "step": step_to_json(step)}
         else:
             raise ValueError(f"value of the wrong shape for snapshots part {part!r}")
 

@@ -17,13 +17,13 @@ method takes the session's lock.
 
 from __future__ import annotations
 
-import copy
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, Final, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from . import jsontext
 from .cache_keys import CacheKeys
@@ -32,24 +32,16 @@ from .editable import PATH_ROOTS, EditableState
 from .forms import FormState
 from .history import MAX_UNDO, FormSnapshot
 from .metrics import SessionMetrics
-from .migrations import upgrade
 from .page_history import MAX_HISTORY, NavigationEntry
 from .records import JSON, Change, Path, StoredState
-from .timestamps import parse_time
+from .stored_state import SCHEMA_VERSION, UnsupportedSchema, rebuild, state_of, stored_of
+from .values import decode, encode
 
 __all__ = [
     "JSON", "MAX_HISTORY", "MAX_UNDO", "PATH_ROOTS", "SCHEMA_VERSION", "Change", "FormSnapshot",
     "FormState", "NavigationEntry", "Path", "SessionMetrics", "StoredState", "UnsupportedSchema",
     "UserSession", "new_session_id", "next_revision",
 ]
-
-SCHEMA_VERSION: Final = 2
-"""Version of the stored state layout; ``migrations`` brings older ones up to it."""
-
-
-class UnsupportedSchema(ValueError):
-    """Stored state written by a layout this release cannot read."""
-
 
 def new_session_id() -> str:
     """256 random bits, hex: unguessable, so an id alone grants nothing."""
@@ -161,12 +153,14 @@ class UserSession:
 
     @property
     def navigation_history(self) -> list[NavigationEntry]:
+        """The trail, oldest first, with each entry's params as the app gave them."""
         with self._lock:
-            return list(self._pages.entries)
+            return [replace(e, params=decode(e.params)) for e in self._pages.entries]
 
     @_locked
     def navigate_to(self, page: str, params: Mapping[str, JSON] | None = None) -> None:
-        self._pages.visit(page, params)
+        """Go to ``page``; ``params`` take the values ``update_form_data`` takes."""
+        self._pages.visit(page, encode(dict(params or {})))
         self.metrics.page_views += 1
         self._changed([("page",), ("navigation",)])
 
@@ -201,8 +195,13 @@ class UserSession:
 
     @_locked
     def update_form_data(self, form_id: str, field_name: str, value: JSON) -> bool:
-        """Set one field as one undoable step; False (and no write) when unchanged."""
-        paths = self._forms.apply(form_id, {field_name: copy.deepcopy(value)}, record=True)
+        """Set one field as one undoable step; False (and no write) when unchanged.
+
+        ``value`` is JSON, or dates, times, tuples and lists or dicts of them,
+        which come back as themselves after a restart; ``TypeError`` here, not
+        in a later run, for anything else (see ``values.encode``).
+        """
+        paths = self._forms.apply(form_id, {field_name: encode(value)}, record=True)
         if paths:
             self._changed(paths, interaction=True)
         return bool(paths)
@@ -239,11 +238,12 @@ class UserSession:
     def create_form_snapshot(self, form_id: str, description: str = "") -> FormSnapshot:
         snapshot = self._forms.snapshot(form_id, description)
         self._changed([("snapshots", form_id, "saved")])
-        return snapshot
+        return replace(snapshot, data=decode(snapshot.data))
 
     @_locked
     def form_snapshots(self, form_id: str) -> list[FormSnapshot]:
-        return self._forms.snapshots(form_id)
+        """The form's snapshots, oldest first, their data as the app stored it."""
+        return [replace(s, data=decode(s.data)) for s in self._forms.snapshots(form_id)]
 
     @_locked
     def restore_form_snapshot(self, snapshot_id: str) -> bool:
@@ -321,60 +321,18 @@ class UserSession:
             (grants.add if granted else grants.discard)(name)
             self._bump()
 
-    # -- storage ---------------------------------------------------------
+    # -- storage (the layout is ``stored_state``'s) -------------------------
 
     @_locked
     def to_dict(self) -> dict[str, JSON]:
-        """Everything, as the database row's state column holds it.
-
-        Decoded from the text a write stores, so it is exactly that, and a
-        copy no later change of the session reaches; ``TypeError`` where that
-        text cannot be made (see ``jsontext.dumps``).
-        """
-        return cast(dict[str, JSON], jsontext.loads(jsontext.dumps(self._state())))
-
-    def _state(self) -> dict[str, object]:
-        """Everything stored, for ``jsontext`` to encode before the lock is let go.
-
-        It holds the session's own objects (see ``_encode``), dataclasses and
-        datetimes, which ``jsontext`` writes in native code.
-        """
-        return {
-            "schema": SCHEMA_VERSION,
-            "session_id": self.session_id,
-            "user_id": self.user_id,
-            "created_at": self.created_at,
-            "revision": self.revision,
-            "validation": {
-                form_id: {"errors": form.errors, "warnings": form.warnings}
-                for form_id, form in self._forms.states.items()
-                if form.errors or form.warnings
-            },
-            "cache": self._cache.to_json(),
-            "draft_widgets": {key: list(at) for key, at in self._draft_widgets.items()},
-            "roles": sorted(self.roles),
-            "permissions": sorted(self.permissions),
-            "metrics": self.metrics,  # a dataclass: jsontext writes its fields
-            "changes": self._editable.stored_changes(),
-        }
+        """Everything, as the database row's state column holds it: a copy no later change
+        reaches; ``TypeError`` where that text cannot be made (see ``jsontext.dumps``)."""
+        return cast(dict[str, JSON], jsontext.loads(jsontext.dumps(state_of(self))))
 
     @_locked
     def to_stored(self) -> StoredState:
-        """``to_dict()`` as JSON text, with the columns stored beside it.
-
-        Encoded under the session's lock straight from its own objects, with
-        no defensive copies: nothing outside sees the tree before it is text.
-        """
-        state = self._state()
-        return StoredState(
-            text=jsontext.dumps(state).decode(),
-            revision=self.revision,
-            user_id=self.user_id,
-            created_at=self.created_at,
-            roles=tuple(cast(list[str], state["roles"])),
-            permissions=tuple(cast(list[str], state["permissions"])),
-            metrics=self.metrics.copy(),
-        )
+        """``to_dict()`` as JSON text, with the columns stored beside it, taken under the lock."""
+        return stored_of(self)
 
     @classmethod
     def unrevisioned(cls, session_id: str, user_id: str | None, current_page: str) -> UserSession:
@@ -390,24 +348,4 @@ class UserSession:
     @classmethod
     def from_dict(cls, raw: Mapping[str, JSON]) -> UserSession:
         """Rebuild a stored session; ``UnsupportedSchema`` for a layout from another release."""
-        raw = upgrade(raw)
-        if raw.get("schema") != SCHEMA_VERSION:
-            raise UnsupportedSchema(f"stored session schema {raw.get('schema')!r} is not {SCHEMA_VERSION}")
-        session = cls(raw.get("user_id"), str(raw["session_id"]))
-        session._editable.revisions.clear()
-        session.created_at = parse_time(raw.get("created_at")) or session.created_at
-        for item in raw.get("changes", []):
-            session.apply_change(
-                Change(tuple(item["p"]), item.get("v"), int(item["r"]), bool(item.get("d")))
-            )
-        for form_id, messages in raw.get("validation", {}).items():
-            form = session._forms.form(form_id)
-            form.errors = dict(messages.get("errors", {}))
-            form.warnings = dict(messages.get("warnings", {}))
-        session._cache = CacheKeys(raw.get("cache", {}))
-        session._draft_widgets = {k: (v[0], v[1]) for k, v in raw.get("draft_widgets", {}).items()}
-        session.roles = set(raw.get("roles", []))
-        session.permissions = set(raw.get("permissions", []))
-        session.metrics = SessionMetrics.from_json(raw.get("metrics", {}))
-        session.revision = int(raw.get("revision", session.revision))
-        return session
+        return rebuild(cls, raw)

@@ -9,28 +9,43 @@ shows its default).
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, time
 from typing import Any, Final
 
-from .session import JSON
+from .records import JSON
 
 
 class Unfit(ValueError):
     """A stored value the widget, as declared now, cannot take."""
 
 
-_PLAIN: Final = frozenset({str, int, float, bool, type(None)})
+_PLAIN: Final = frozenset({str, bool, type(None)})
+_INT_RANGE: Final = range(-(2**63), 2**64)
+"""What a stored integer can be: JSON's writer here takes no more than 64 bits."""
 
 
 def encode(value: Any) -> JSON:
-    """JSON for a widget value; dates, times and tuples are tagged so they come back as they were.
+    """JSON for a value, tagged where JSON has no type for it, so it comes back as it was.
 
-    Called twice per wrapped widget on every script run: plain values, most of
-    them, are recognised by their exact type first.
+    Dates, times and datetimes, tuples, and lists and string-keyed dicts of
+    such values. ``TypeError`` for anything else (a float that is not finite,
+    an integer past 64 bits, a dict with other keys, an object): better at
+    the call that took it than in a later run. Called twice per wrapped
+    widget on every script run: plain values are recognised by type first.
     """
-    if type(value) in _PLAIN:
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is int:
+        if value not in _INT_RANGE:
+            raise TypeError(f"{value} does not fit in 64 bits, and cannot be stored")
+        return value
+    if kind is float:
+        if not math.isfinite(value):
+            raise TypeError(f"{value} is not a finite number, and cannot be stored")
         return value
     if isinstance(value, datetime):
         return {"$datetime": value.isoformat()}
@@ -42,9 +57,17 @@ def encode(value: Any) -> JSON:
         return {"$tuple": [encode(v) for v in value]}
     if isinstance(value, list):
         return [encode(v) for v in value]
-    if value is None or isinstance(value, (str, bool, int, float)):
-        return value
-    raise Unfit(f"{type(value).__name__} values are not persisted")
+    if isinstance(value, Mapping):
+        if not all(type(key) is str for key in value):
+            raise TypeError("a dict is stored only with string keys")
+        encoded = {key: encode(v) for key, v in value.items()}
+        # A dict of one key that reads as a tag is wrapped, so it is not taken for a tagged value.
+        return {"$dict": encoded} if len(encoded) == 1 and next(iter(encoded)).startswith("$") else encoded
+    if isinstance(value, str):  # a subclass (a str enum member): stored as the plain value
+        return str.__str__(value)
+    if isinstance(value, (int, float)):  # an int enum member, say
+        return encode((int if isinstance(value, int) else float)(value))
+    raise TypeError(f"{kind.__name__} values cannot be stored")
 
 
 _DECODERS: Final[dict[str, Callable[[Any], Any]]] = {
@@ -52,17 +75,21 @@ _DECODERS: Final[dict[str, Callable[[Any], Any]]] = {
     "$date": date.fromisoformat,
     "$time": time.fromisoformat,
     "$tuple": lambda items: tuple(decode(v) for v in items),
+    "$dict": lambda items: {key: decode(v) for key, v in items.items()},
 }
 
 
 def decode(raw: JSON) -> Any:
-    if isinstance(raw, Mapping) and len(raw) == 1:
-        (tag, inner), = raw.items()
-        if tag in _DECODERS:
-            try:
-                return _DECODERS[tag](inner)
-            except (TypeError, ValueError) as error:
-                raise Unfit(f"bad {tag} value: {error}") from error
+    """The value ``encode`` made ``raw`` from; ``Unfit`` for a tag with a bad value."""
+    if isinstance(raw, Mapping):
+        if len(raw) == 1:
+            (tag, inner), = raw.items()
+            if tag in _DECODERS:
+                try:
+                    return _DECODERS[tag](inner)
+                except (AttributeError, TypeError, ValueError) as error:
+                    raise Unfit(f"bad {tag} value: {error}") from error
+        return {key: decode(v) for key, v in raw.items()}
     if isinstance(raw, list):
         return [decode(v) for v in raw]
     return raw

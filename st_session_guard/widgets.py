@@ -61,23 +61,44 @@ class _Kind:
     """The seed is an option's index, not the value itself."""
     drafts: bool = False
     """Uncommitted typing is captured by the guard."""
+    default: Callable[[Any, Mapping[str, Any]], Any] | None = None
+    """The value shown when nothing is stored, from the seeding argument as declared (given or
+    not) and the other arguments; None where Streamlit works it out when it draws (today, a minimum)."""
+
+
+def _as_given(declared: Any, kwargs: Mapping[str, Any]) -> Any:
+    return declared
+
+
+def _option_at(declared: Any, kwargs: Mapping[str, Any]) -> Any:
+    options = list(kwargs.get("options") or [])
+    return options[declared] if type(declared) is int and 0 <= declared < len(options) else None
+
+
+def _chosen(declared: Any, kwargs: Mapping[str, Any]) -> list[Any]:
+    if declared is None:
+        return []
+    return list(declared) if isinstance(declared, (list, tuple)) else [declared]
 
 
 _KINDS: Final[dict[str, _Kind]] = {
-    "text_input": _Kind("value", values.fit_text, drafts=True),
-    "text_area": _Kind("value", values.fit_text, drafts=True),
+    "text_input": _Kind("value", values.fit_text, drafts=True, default=_as_given),
+    "text_area": _Kind("value", values.fit_text, drafts=True, default=_as_given),
     "number_input": _Kind("value", values.fit_number, drafts=True),
-    "selectbox": _Kind("index", values.fit_choice_index, seeds_index=True),
-    "radio": _Kind("index", values.fit_choice_index, seeds_index=True),
-    "multiselect": _Kind("default", values.fit_many),
-    "checkbox": _Kind("value", values.fit_bool),
-    "toggle": _Kind("value", values.fit_bool),
+    "selectbox": _Kind("index", values.fit_choice_index, seeds_index=True, default=_option_at),
+    "radio": _Kind("index", values.fit_choice_index, seeds_index=True, default=_option_at),
+    "multiselect": _Kind("default", values.fit_many, default=_chosen),
+    "checkbox": _Kind("value", values.fit_bool, default=lambda declared, _: bool(declared)),
+    "toggle": _Kind("value", values.fit_bool, default=lambda declared, _: bool(declared)),
     "slider": _Kind("value", values.fit_slider),
     "select_slider": _Kind("value", values.fit_select_slider),
     "date_input": _Kind("value", values.fit_date),
     "time_input": _Kind("value", values.fit_time),
-    "color_picker": _Kind("value", values.fit_color),
+    "color_picker": _Kind("value", values.fit_color, default=lambda declared, _: declared or "#000000"),
 }
+
+_SEED_DEFAULTS: Final[dict[str, Any]] = {}
+"""Widget name -> its seeding argument's default in Streamlit's signature."""
 
 
 @dataclass(eq=False)
@@ -95,6 +116,8 @@ class WidgetSync:
     pushed: dict[str, tuple[float, JSON]] = field(default_factory=dict)
     """Widget key -> (``time.monotonic()`` when a value changed elsewhere was written into the
     widget, the value it showed before) while the browser may not have drawn that value yet."""
+    defaults: dict[str, Any] = field(default_factory=dict)
+    """Widget key -> the value it showed when it was drawn with nothing stored."""
 
 
 _this_run = threading.local()
@@ -117,11 +140,10 @@ def _stored_fitting(
 ) -> tuple[Any, Any] | None:
     """(value, seed) for the stored value if it fits the widget now; None if there is none,
     or, with a warning, if it does not fit."""
-    raw = session.get_form_state(path[1]).data.get(path[2], _MISSING)
-    if raw is _MISSING:
-        return None
     try:
-        value = values.decode(raw)
+        value = session.get_form_state(path[1]).data.get(path[2], _MISSING)
+        if value is _MISSING:
+            return None
         seed = kind.fit(value, kwargs)
     except values.Unfit as reason:
         logger.warning("st-session-guard: not restoring widget %r: %s", key, reason)
@@ -132,8 +154,8 @@ def _stored_fitting(
 def _commit(sync: WidgetSync, session: UserSession, key: str, value: Any) -> None:
     path = sync.widgets[key]
     try:
-        session.update_form_data(path[1], path[2], values.encode(value))
-    except values.Unfit as reason:
+        session.update_form_data(path[1], path[2], value)
+    except TypeError as reason:
         logger.warning("st-session-guard: not persisting widget %r: %s", key, reason)
     sync.seen[key] = session.path_revision(path)
     sync.shown[key] = _encoded_or_missing(value)
@@ -150,14 +172,29 @@ def _pending_push(sync: WidgetSync, key: str) -> tuple[float, Any] | None:
 
 
 def _push(
-    sync: WidgetSync, session: UserSession, kind: _Kind, kwargs: Mapping[str, Any], key: str,
+    sync: WidgetSync, session: UserSession, name: str, kind: _Kind, kwargs: Mapping[str, Any], key: str,
     pushed: tuple[float, Any],
 ) -> None:
-    """Write the stored value, changed elsewhere, into the widget's state before it is drawn."""
-    fitting = _stored_fitting(session, sync.widgets[key], kind, kwargs, key)
+    """Write the stored value, changed elsewhere, into the widget's state before it is drawn;
+    the widget's default where the field is gone (an undo of its first edit, say)."""
+    path = sync.widgets[key]
+    fitting = _stored_fitting(session, path, kind, kwargs, key)
     if fitting is not None:
         st.session_state[key] = fitting[0]
-        sync.pushed[key] = pushed
+    elif path[2] not in session.get_form_state(path[1]).data:
+        default = _default(sync, name, kind, kwargs, key)
+        if default is _MISSING:
+            return
+        st.session_state[key] = default
+    else:
+        return
+    sync.pushed[key] = pushed
+
+
+def _default(sync: WidgetSync, name: str, kind: _Kind, kwargs: Mapping[str, Any], key: str) -> Any:
+    if kind.default is None:
+        return sync.defaults.get(key, _MISSING)
+    return kind.default(kwargs.get(kind.seed_param, _SEED_DEFAULTS[name]), kwargs)
 
 
 def _commit_then_call(key: str, user_callback: Any, user_args: Any, user_kwargs: Any) -> None:
@@ -200,7 +237,7 @@ def _render(name: str, kind: _Kind, form_id: str, kwargs: dict[str, Any]) -> Any
             seeded = _encoded_or_missing(fitting[0])
         sync.seen[key] = revision
     elif revision > sync.seen.get(key, 0):
-        _push(sync, session, kind, kwargs, key, (time.monotonic(), sync.shown.get(key)))
+        _push(sync, session, name, kind, kwargs, key, (time.monotonic(), sync.shown.get(key)))
         sync.seen[key] = revision
     else:
         shown_before = sync.shown.get(key, _MISSING)
@@ -208,7 +245,7 @@ def _render(name: str, kind: _Kind, form_id: str, kwargs: dict[str, Any]) -> Any
         pushed = _pending_push(sync, key)
         if pushed is not None and (encoded == shown_before or encoded == pushed[1]):
             # The browser may not have drawn the push yet, or sent back what it showed before it.
-            _push(sync, session, kind, kwargs, key, pushed)
+            _push(sync, session, name, kind, kwargs, key, pushed)
         elif encoded != shown_before:
             _commit(sync, session, key, current)
 
@@ -220,6 +257,8 @@ def _render(name: str, kind: _Kind, form_id: str, kwargs: dict[str, Any]) -> Any
             _commit_then_call, key, user_callback, kwargs.pop("args", None), kwargs.pop("kwargs", None)
         )
     value = widget(**kwargs)
+    if current is _MISSING and seeded is _MISSING:
+        sync.defaults[key] = value
     shown = _encoded_or_missing(value)
     if seeded is not _MISSING and shown is not _MISSING and shown != seeded:
         # The browser already held another value (a tab that reconnected to a restarted
@@ -232,7 +271,7 @@ def _render(name: str, kind: _Kind, form_id: str, kwargs: dict[str, Any]) -> Any
 def _encoded_or_missing(value: Any) -> Any:
     try:
         return values.encode(value)
-    except values.Unfit:
+    except TypeError:
         return _MISSING
 
 
@@ -240,6 +279,7 @@ def _wrapper(name: str) -> Callable[..., Any]:
     kind = _KINDS[name]
     widget = getattr(st, name)
     signature = inspect.signature(widget)
+    _SEED_DEFAULTS[name] = signature.parameters[kind.seed_param].default
     positional = list(signature.parameters)
 
     @functools.wraps(widget)

@@ -4,7 +4,7 @@ storage, and the plain behaviour of navigation, cache keys, roles, dirty forms a
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -319,3 +319,47 @@ def test_a_stored_state_from_another_layout_is_refused() -> None:
     assert state["schema"] == SCHEMA_VERSION
     with pytest.raises(UnsupportedSchema):
         UserSession.from_dict({**state, "schema": SCHEMA_VERSION + 1})
+
+
+# -- values JSON has no type for -------------------------------------------------------
+
+DATED: dict[str, Any] = {
+    "day": date(2027, 3, 3),
+    "at": datetime(2027, 3, 3, 9, 30, tzinfo=timezone.utc),
+    "alarm": time(7, 15),
+    "span": (date(2027, 1, 1), date(2027, 2, 1)),
+    "log": [datetime(2027, 3, 3, 10, 0)],
+    "nested": {"when": date(2027, 3, 4)},
+}
+
+
+def test_dates_and_times_come_back_as_themselves_from_every_api_and_a_stored_copy() -> None:
+    session = UserSession()
+    for name, value in DATED.items():
+        session.update_form_data("form", name, value)
+    session.navigate_to("booking", {"day": date(2027, 3, 3)})
+    snapshot = session.create_form_snapshot("form")
+    mirrored = json.dumps([c.to_json() for c in session.changes_since(0)], allow_nan=False)
+
+    restored = UserSession.from_dict(json.loads(session.to_stored().text))
+
+    for copy in (session, restored):
+        assert form_data(copy) == DATED
+        assert {n: type(v) for n, v in form_data(copy).items()} == {n: type(v) for n, v in DATED.items()}
+        assert copy.navigation_history[-1].params == {"day": date(2027, 3, 3)}
+        assert copy.form_snapshots("form")[0].data == DATED
+    assert snapshot.data == DATED
+    assert "2027-03-03" in mirrored  # plain JSON: the browser can parse it
+
+
+def test_a_value_that_cannot_be_stored_is_refused_at_the_call_and_changes_nothing() -> None:
+    session = UserSession()
+    revision = session.revision
+    for bad in (object(), float("nan"), {1: "one"}, [date(2027, 3, 3), {2}]):
+        with pytest.raises(TypeError):
+            session.update_form_data("form", "field", bad)
+    with pytest.raises(TypeError):
+        session.navigate_to("page", {"at": object()})
+    assert session.revision == revision
+    assert form_data(session) == {}
+    assert session.current_page == "home"

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from datetime import date, datetime, time
+import enum
+import json
+from datetime import date, datetime, time, timezone
 from typing import Any
 
 import pytest
@@ -21,8 +23,42 @@ def test_every_widget_value_survives_the_json_round_trip(value: Any) -> None:
 
 
 def test_objects_that_are_not_values_are_not_persisted() -> None:
-    with pytest.raises(Unfit):
+    with pytest.raises(TypeError):
         values.encode(object())
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"$date": "not a tag"}, {"when": date(2027, 3, 3), "times": [time(1, 2), (1, "a")]},
+     [[datetime(2027, 3, 3, 12, tzinfo=timezone.utc)]], {"$dict": {"$tuple": []}}, {}],
+)
+def test_dicts_and_nested_values_come_back_as_they_were_even_when_a_key_reads_as_a_tag(value: Any) -> None:
+    assert values.decode(json.loads(json.dumps(values.encode(value), allow_nan=False))) == value
+
+
+@pytest.mark.parametrize(
+    "value", [float("nan"), float("inf"), 2**64, -(2**63) - 1, {1: "a"}, [object()], {"a": {"b": {2}}}]
+)
+def test_a_value_json_would_not_give_back_is_refused_with_a_type_error(value: Any) -> None:
+    with pytest.raises(TypeError):
+        values.encode(value)
+
+
+def test_a_str_or_int_enum_member_is_stored_as_its_plain_value() -> None:
+    class Plan(str, enum.Enum):
+        PRO = "pro"
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    assert values.encode(Plan.PRO) == "pro" and type(values.encode(Plan.PRO)) is str
+    assert values.encode([Level.HIGH]) == [3]
+
+
+def test_a_tag_with_a_bad_value_is_unfit() -> None:
+    for bad in ({"$date": "yesterday"}, {"$tuple": 3}, {"$dict": []}):
+        with pytest.raises(Unfit):
+            values.decode(bad)
 
 
 def test_a_removed_option_is_refused_and_a_kept_one_gives_its_index() -> None:

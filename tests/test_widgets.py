@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from st_session_guard import widgets as sg_widgets
 from st_session_guard.database import configure_database
+from st_session_guard.live_sessions import live_sessions
 from st_session_guard.persistence import SessionPersistenceEngine
 from st_session_guard.session import new_session_id
 from st_session_guard.session_persistence import configure_persistence
@@ -204,3 +207,73 @@ def test_the_value_a_tab_showed_before_a_push_sent_back_at_once_is_no_edit(
     second.text_input(key="name").input("").run()
     assert second.session_state["calls"] == ["name changed"]
     assert stored_form(engine, first.session_state["sid"], "f") == {"name": ""}
+
+
+def test_dates_in_the_apps_own_form_data_survive_reruns_and_a_restart(engine: SessionPersistenceEngine) -> None:
+    script = """
+import streamlit as st
+from datetime import date, datetime
+import st_session_guard as sg
+session = sg.bootstrap_session({session_id!r})
+st.session_state["sid"] = session.session_id
+if {first!r}:
+    session.update_form_data("f", "day", date(2027, 3, 3))
+    sg.save_form("g", {{"when": date(2027, 3, 4)}}, immediate=True)
+    sg.persist_input("ts", datetime(2027, 3, 3, 9, 30), form_id="g")
+    try:
+        sg.persist_input("bad", object(), form_id="g")
+    except TypeError as error:
+        st.session_state["refused"] = str(error)
+st.session_state["seen"] = (dict(session.get_form_state("f").data), dict(session.get_form_state("g").data))
+"""
+    first = run(script.format(session_id=None, first=True))
+    first.run()  # the guard is drawn again with the dates in its changes
+    assert "object values cannot be stored" in first.session_state["refused"]
+    session_id = first.session_state["sid"]
+    engine.flush_all()
+    live_sessions.drop(session_id)  # as a restarted server, which has only the database
+
+    reloaded = run(script.format(session_id=session_id, first=False))
+
+    assert reloaded.session_state["seen"] == (
+        {"day": date(2027, 3, 3)},
+        {"when": date(2027, 3, 4), "ts": datetime(2027, 3, 3, 9, 30)},
+    )
+
+
+UNDO = """
+import streamlit as st
+import st_session_guard as sg
+session = sg.bootstrap_session()
+st.session_state["sid"] = session.session_id
+if st.button("undo", key="undo"):
+    session.undo_form("f")
+sg.text_input("Name", key="name", form_id="f")
+sg.text_input("Title", value="Dr", key="title", form_id="f")
+sg.selectbox("Plan", ["free", "pro"], index=1, key="plan", form_id="f")
+sg.checkbox("News", key="news", form_id="f")
+sg.number_input("Age", min_value=0, value=30, key="age", form_id="f")
+"""
+
+
+@pytest.mark.parametrize(
+    ("edit", "default"),
+    [(lambda app: app.text_input(key="name").input("Ada"), ""),
+     (lambda app: app.text_input(key="title").input("Prof"), "Dr"),
+     (lambda app: app.selectbox(key="plan").select("free"), "pro"),
+     (lambda app: app.checkbox(key="news").check(), False),
+     (lambda app: app.number_input(key="age").set_value(41), 30)],
+    ids=["text", "text with a default", "selectbox", "checkbox", "number as drawn first"],
+)
+def test_undoing_a_fields_first_edit_shows_the_widgets_default_again(
+    engine: SessionPersistenceEngine, edit: Any, default: Any
+) -> None:
+    app = run(UNDO)
+    edit(app).run()
+    key = next(iter(stored_form(engine, app.session_state["sid"], "f")))
+    app.button(key="undo").click().run()
+    app.run()
+    widget = {"name": app.text_input, "title": app.text_input, "plan": app.selectbox, "news": app.checkbox,
+              "age": app.number_input}[key]
+    assert widget(key=key).value == default
+    assert stored_form(engine, app.session_state["sid"], "f") == {}
