@@ -5,21 +5,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page, expect
 
 from st_session_guard.testing import StreamlitServer, reload_and_wait, wait_for_run
 
-from .test_refresh_recovery import commit_text
+from .conftest import commit_text
 
 APP = Path(__file__).with_name("navigation_app.py")
 
 
-def test_st_navigation_switches_are_recorded_and_restored(
-    stsg_page: Page, streamlit_server: Callable[..., StreamlitServer], app_env: dict[str, str]
-) -> None:
+@pytest.fixture(scope="module")
+def app(
+    streamlit_module_server: Callable[..., StreamlitServer], shared_app_env: dict[str, str]
+) -> StreamlitServer:
+    return streamlit_module_server(APP, env=shared_app_env)
+
+
+def test_st_navigation_switches_are_recorded_and_restored(stsg_page: Page, app: StreamlitServer) -> None:
     page = stsg_page
-    server = streamlit_server(APP, env=app_env)
-    page.goto(server.url)
+    page.goto(app.url)
     wait_for_run(page)
     expect(page.get_by_role("heading", level=1)).to_have_text("First page")
 
