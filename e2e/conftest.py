@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,13 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.pool import NullPool
 
-from st_session_guard.testing import guard_frame, read_mirror, wait_for_run, wait_until
+from st_session_guard.testing import (
+    StreamlitServer,
+    guard_frame,
+    read_mirror,
+    wait_for_run,
+    wait_until,
+)
 from tests.support import PostgresSchemas
 
 # A rerun on a loaded two-core machine can take longer than Playwright's 5 s default.
@@ -58,6 +64,21 @@ def shared_db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def shared_app_env(shared_db_path: Path) -> dict[str, str]:
     return env_for(shared_db_path)
+
+
+def shared_app(script: Path) -> Any:
+    """A module-scoped fixture: ``script`` served for the whole module, on its shared database.
+
+    ``app = shared_app(APP)`` in a test module gives its tests the ``app`` fixture.
+    """
+
+    @pytest.fixture(scope="module")
+    def app(
+        streamlit_module_server: Callable[..., StreamlitServer], shared_app_env: dict[str, str]
+    ) -> StreamlitServer:
+        return streamlit_module_server(script, env=shared_app_env)
+
+    return app
 
 
 def database_bytes(db_path: Path) -> bytes:

@@ -5,24 +5,16 @@ The demo is free to change; it has this smoke test and no other test drives it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from st_session_guard.testing import StreamlitServer, guard_frame, reload_and_wait, wait_for_run
 
-from .conftest import commit_field, go_to, no_exception_shown, widget
+from .conftest import commit_field, go_to, no_exception_shown, shared_app, widget
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo_session_system.py"
-
-
-@pytest.fixture(scope="module")
-def demo(
-    streamlit_module_server: Callable[..., StreamlitServer], shared_app_env: dict[str, str]
-) -> StreamlitServer:
-    return streamlit_module_server(DEMO, env=shared_app_env)
+demo = shared_app(DEMO)
 
 
 def open_demo(page: Page, server: StreamlitServer) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +16,10 @@ from st_session_guard.testing import (
     wait_until,
 )
 
-from .conftest import commit_text, guard_ready, widget
+from .conftest import commit_text, guard_ready, shared_app, widget
 
 APP = Path(__file__).with_name("drafts_app.py")
+app = shared_app(APP)
 
 READ_DRAFTS = """() => new Promise((resolve, reject) => {
   const open = indexedDB.open('st-session-guard');
@@ -30,13 +30,6 @@ READ_DRAFTS = """() => new Promise((resolve, reject) => {
     request.onerror = () => reject(request.error);
   };
 })"""
-
-
-@pytest.fixture(scope="module")
-def app(
-    streamlit_module_server: Callable[..., StreamlitServer], shared_app_env: dict[str, str]
-) -> StreamlitServer:
-    return streamlit_module_server(APP, env=shared_app_env)
 
 
 def open_app(page: Page, server: StreamlitServer) -> None:

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from st_session_guard.testing import StreamlitServer, reload_and_wait, wait_for_run
 
-from .conftest import commit_text
+from .conftest import commit_text, shared_app
 
 APP = Path(__file__).with_name("navigation_app.py")
-
-
-@pytest.fixture(scope="module")
-def app(
-    streamlit_module_server: Callable[..., StreamlitServer], shared_app_env: dict[str, str]
-) -> StreamlitServer:
-    return streamlit_module_server(APP, env=shared_app_env)
+app = shared_app(APP)
 
 
 def test_st_navigation_switches_are_recorded_and_restored(stsg_page: Page, app: StreamlitServer) -> None:

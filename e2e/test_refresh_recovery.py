@@ -6,7 +6,6 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from st_session_guard.testing import (
@@ -23,19 +22,14 @@ from .conftest import (
     database_bytes,
     pick_option,
     session_rows,
+    shared_app,
     stored_form,
     widget,
 )
 
 APP = Path(__file__).with_name("refresh_recovery_app.py")
 HEADINGS = {"Home": "Home", "Forms": "Contact form", "Profile": "Profile"}
-
-
-@pytest.fixture(scope="module")
-def app(
-    streamlit_module_server: Callable[..., StreamlitServer], shared_app_env: dict[str, str]
-) -> StreamlitServer:
-    return streamlit_module_server(APP, env=shared_app_env)
+app = shared_app(APP)
 
 
 def open_page(page: Page, server: StreamlitServer, title: str) -> None:

@@ -12,7 +12,6 @@ error event, and a full disk makes writes fail with ``QuotaExceededError``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,9 +27,16 @@ from st_session_guard.testing import (
     wait_until,
 )
 
-from .conftest import assert_unprivileged, commit_text, cookie_session_id, stored_value
+from .conftest import (
+    assert_unprivileged,
+    commit_text,
+    cookie_session_id,
+    shared_app,
+    stored_value,
+)
 
 APP = Path(__file__).with_name("storage_failure_app.py")
+app = shared_app(APP)
 
 # An init script first runs in a child frame's initial about:blank document, whose window the
 # component's page then takes over; so every child frame is patched, and the patch asks at call
@@ -93,13 +99,6 @@ async (sessionId) => {
 """
 
 CONTACT = ["forms", "contact"]
-
-
-@pytest.fixture(scope="module")
-def app(
-    streamlit_module_server: Callable[..., StreamlitServer], shared_app_env: dict[str, str]
-) -> StreamlitServer:
-    return streamlit_module_server(APP, env=shared_app_env)
 
 
 class GuardWarnings:

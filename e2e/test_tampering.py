@@ -38,22 +38,16 @@ from .conftest import (
     go_to,
     session_rows,
     session_token,
+    shared_app,
     stored_value,
 )
 
 APP = Path(__file__).with_name("tampering_app.py")
+app = shared_app(APP)  # for the tests that neither restart it nor change its settings
 LOGIN_APP = Path(__file__).with_name("login_app.py")
 NAME = ["forms", "contact", "name"]
 EMAIL = ["forms", "contact", "email"]
 FOREIGN_USER = "victim-user-7f3a9c"
-
-
-@pytest.fixture(scope="module")
-def app(
-    streamlit_module_server: Callable[..., StreamlitServer], shared_app_env: dict[str, str]
-) -> StreamlitServer:
-    """The app's server for the tests that neither restart it nor change its settings."""
-    return streamlit_module_server(APP, env=shared_app_env)
 
 
 def fill_contact(page: Page, server: StreamlitServer, db_path: Path) -> str:

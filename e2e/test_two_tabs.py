@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from st_session_guard.testing import StreamlitServer, reload_and_wait, wait_for_run
 
-from .conftest import commit_field, cookie_session_id, pick_option, widget
+from .conftest import commit_field, cookie_session_id, pick_option, shared_app, widget
 
 APP = Path(__file__).with_name("two_tabs_app.py")
-
-
-@pytest.fixture(scope="module")
-def app(
-    streamlit_module_server: Callable[..., StreamlitServer], shared_app_env: dict[str, str]
-) -> StreamlitServer:
-    return streamlit_module_server(APP, env=shared_app_env)
+app = shared_app(APP)
 
 
 def test_two_tabs_keep_each_others_edits_and_the_later_edit_wins(
