@@ -251,6 +251,18 @@ def guard_ready(page: Page) -> Frame:
     return frame
 
 
+def open_app(page: Page, server: StreamlitServer) -> None:
+    """Load the app; return once its first run has ended and the guard has taken that run.
+
+    An action before then makes a run the guard frame may load too late to
+    see; a guard given only a later run's changes finds its mirror behind and
+    asks for a resync, one more rerun, landing in the middle of the next step.
+    """
+    page.goto(server.url)
+    wait_for_run(page)
+    guard_ready(page)
+
+
 def no_exception_shown(page: Page) -> None:
     """Nothing the app did raised into the script: Streamlit would show it on the page."""
     expect(page.get_by_test_id("stException")).to_have_count(0)

@@ -19,7 +19,9 @@ from playwright.sync_api import FloatRect, Locator, Page, expect
 
 from st_session_guard import UserSession
 from st_session_guard.session_persistence import SessionPersistenceEngine
-from st_session_guard.testing import StreamlitServer, guard_frame, wait_for_run, wait_until
+from st_session_guard.testing import StreamlitServer, wait_for_run, wait_until
+
+from .conftest import open_app
 
 APP = Path(__file__).with_name("admin_app.py")
 
@@ -72,16 +74,8 @@ def stored_expiry(db_path: Path) -> dict[str, datetime]:
 
 
 def become_admin(page: Page, server: StreamlitServer, db_path: Path, sessions: int) -> None:
-    """Grant this tab's session the permission; wait until the database holds ``sessions`` rows.
-
-    The click waits for the guard: a guard frame that loads after a later run
-    has drawn it gets only that run's args, finds its mirror behind and asks
-    for a resync, one more rerun, which would land in the middle of what the
-    test does next.
-    """
-    page.goto(server.url)
-    wait_for_run(page)
-    guard_frame(page)
+    """Grant this tab's session the permission; wait until the database holds ``sessions`` rows."""
+    open_app(page, server)
     page.get_by_role("button", name="Make me admin").click()
     expect(metric(page, "Stored sessions")).to_be_visible()  # drawn only with the permission
     wait_for_run(page)
@@ -143,8 +137,7 @@ def test_dashboard_refuses_a_session_without_the_admin_permission(
 ) -> None:
     page = stsg_page
     seed(db_path)
-    page.goto(app.url)
-    wait_for_run(page)
+    open_app(page, app)
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Sessions dashboard")
     expect(page.get_by_test_id("stAlert")).to_contain_text("needs the permission 'admin'")

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from st_session_guard.testing import StreamlitServer, read_mirror, wait_for_run, wait_until
+from st_session_guard.testing import StreamlitServer, read_mirror, wait_until
 
 from .conftest import (
     commit_text,
     cookie_session_id,
     mirrored_value,
+    open_app,
     pick_option,
     stored_form,
     widget,
@@ -26,11 +27,6 @@ APP = Path(__file__).with_name("crash_window_app.py")
 def app(streamlit_server: Callable[..., StreamlitServer], app_env: dict[str, str]) -> StreamlitServer:
     """A server of the test's own: each test kills it."""
     return streamlit_server(APP, env=app_env)
-
-
-def open_app(page: Page, server: StreamlitServer) -> None:
-    page.goto(server.url)
-    wait_for_run(page)
 
 
 def stored(db_path: Path, session_id: str, field: str) -> object:

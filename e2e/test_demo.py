@@ -9,22 +9,16 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from st_session_guard.testing import StreamlitServer, guard_frame, reload_and_wait, wait_for_run
+from st_session_guard.testing import StreamlitServer, reload_and_wait, wait_for_run
 
-from .conftest import commit_field, go_to, no_exception_shown, shared_app, widget
+from .conftest import commit_field, go_to, no_exception_shown, open_app, shared_app, widget
 
 DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo_session_system.py"
 demo = shared_app(DEMO)
 
 
-def open_demo(page: Page, server: StreamlitServer) -> None:
-    page.goto(server.url)
-    wait_for_run(page)
-    guard_frame(page)  # a click before the guard is up would cost a rerun of its own
-
-
 def test_the_demo_loads_its_home_page(stsg_page: Page, demo: StreamlitServer) -> None:
-    open_demo(stsg_page, demo)
+    open_app(stsg_page, demo)
 
     expect(stsg_page.get_by_role("heading", level=1)).to_have_text("st-session-guard")
     no_exception_shown(stsg_page)
@@ -32,7 +26,7 @@ def test_the_demo_loads_its_home_page(stsg_page: Page, demo: StreamlitServer) ->
 
 def test_a_value_typed_into_the_demo_survives_a_reload(stsg_page: Page, demo: StreamlitServer) -> None:
     page = stsg_page
-    open_demo(page, demo)
+    open_app(page, demo)
     go_to(page, "Forms", "Contact form")
     commit_field(page, "name", "Ada Lovelace")
 
@@ -45,7 +39,7 @@ def test_a_value_typed_into_the_demo_survives_a_reload(stsg_page: Page, demo: St
 
 def test_the_demo_opens_its_dashboard_for_an_admin(stsg_page: Page, demo: StreamlitServer) -> None:
     page = stsg_page
-    open_demo(page, demo)
+    open_app(page, demo)
     go_to(page, "Admin", "Roles, permissions, cache, metrics")
     page.get_by_role("button", name="Make me admin").click()
     expect(page.get_by_role("button", name="Delete contact form")).to_be_enabled()

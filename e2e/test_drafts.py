@@ -12,11 +12,10 @@ from st_session_guard.testing import (
     StreamlitServer,
     guard_frame,
     reload_and_wait,
-    wait_for_run,
     wait_until,
 )
 
-from .conftest import commit_text, guard_ready, shared_app, widget
+from .conftest import commit_text, open_app, shared_app, widget
 
 APP = Path(__file__).with_name("drafts_app.py")
 app = shared_app(APP)
@@ -30,12 +29,6 @@ READ_DRAFTS = """() => new Promise((resolve, reject) => {
     request.onerror = () => reject(request.error);
   };
 })"""
-
-
-def open_app(page: Page, server: StreamlitServer) -> None:
-    page.goto(server.url)
-    wait_for_run(page)
-    guard_ready(page)
 
 
 def stored_drafts(page: Page) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from .conftest import (
     commit_text,
     cookie_session_id,
     database_bytes,
+    open_app,
     pick_option,
     session_rows,
     shared_app,
@@ -33,8 +34,7 @@ app = shared_app(APP)
 
 
 def open_page(page: Page, server: StreamlitServer, title: str) -> None:
-    page.goto(server.url)
-    wait_for_run(page)
+    open_app(page, server)
     go_to(page, title)
 
 
@@ -218,8 +218,7 @@ def test_restart_of_the_server_between_page_loads_still_restores(
                15, "the write")
 
     server.restart()
-    page.goto(server.url)
-    wait_for_run(page)
+    open_app(page, server)
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Contact form")
     expect(widget(page, "name").locator("input")).to_have_value("Survives restarts")

@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from st_session_guard.testing import StreamlitServer, read_mirror, wait_for_run, wait_until
+from st_session_guard.testing import StreamlitServer, read_mirror, wait_until
 
 from .conftest import (
     StoredSession,
@@ -29,6 +29,7 @@ from .conftest import (
     cookie_session_id,
     go_to,
     no_exception_shown,
+    open_app,
     stored_sessions,
 )
 
@@ -109,8 +110,7 @@ def test_session_started_on_one_server_is_restored_on_another_from_the_database(
 ) -> None:
     server_a, server_b = start_app(0.2), start_app(0.2)
     page = stsg_page
-    page.goto(server_a.url)
-    wait_for_run(page)
+    open_app(page, server_a)
     go_to(page, "Forms", "Contact form")
     commit_field(page, "name", "Ada Lovelace")
     commit_field(page, "email", "ada@example.org")
@@ -125,8 +125,7 @@ def test_session_started_on_one_server_is_restored_on_another_from_the_database(
         "server A's write",
     )
 
-    page.goto(server_b.url)  # same browser, same cookie; B's origin has no mirror
-    wait_for_run(page)
+    open_app(page, server_b)  # same browser, same cookie; B's origin has no mirror
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Contact form")
     expect(page.get_by_test_id("stSidebar")).to_contain_text(session_id[:12])
@@ -146,8 +145,7 @@ def test_session_started_on_one_server_is_restored_on_another_from_the_database(
     assert on_b.form("contact") == {**on_a.form("contact"), "name": "Ada King",
                                     "email": "ada.king@example.org"}
 
-    page.goto(server_a.url)  # A still holds its own, older copy of the session in memory
-    wait_for_run(page)
+    open_app(page, server_a)  # A still holds its own, older copy of the session in memory
 
     expect(page.locator(".st-key-name input")).to_have_value("Ada King")
     expect(page.locator(".st-key-email input")).to_have_value("ada.king@example.org")
@@ -199,14 +197,12 @@ def test_interleaved_edits_on_two_servers_never_put_an_older_copy_over_a_newer_o
     # such a late write happen for certain.)
     server_a, server_b = start_app(1.5), start_app(0.2)
     page_a = stsg_page
-    page_a.goto(server_a.url)
-    wait_for_run(page_a)
+    open_app(page_a, server_a)
     go_to(page_a, "Forms", "Contact form")
     session_id = cookie_session_id(page_a)
     stored_once(postgres_url, session_id, lambda row: row.page == "forms", "the first write")
     page_b = page_a.context.new_page()
-    page_b.goto(server_b.url)
-    wait_for_run(page_b)
+    open_app(page_b, server_b)
     expect(page_b.get_by_role("heading", level=1)).to_have_text("Contact form")
 
     with watched_revisions(postgres_url, session_id) as revisions:
@@ -235,8 +231,7 @@ def test_a_late_write_of_an_older_copy_leaves_the_newer_stored_session(
     server_a = start_app(600.0)  # A writes nothing until it exits
     server_b = start_app(0.2)
     page_b = stsg_page
-    page_b.goto(server_b.url)
-    wait_for_run(page_b)
+    open_app(page_b, server_b)
     go_to(page_b, "Forms", "Contact form")
     commit_field(page_b, "name", "Written on B")
     session_id = cookie_session_id(page_b)
@@ -244,8 +239,7 @@ def test_a_late_write_of_an_older_copy_leaves_the_newer_stored_session(
                 lambda row: row.form("contact").get("name") == "Written on B", "B's first write")
 
     page_a = page_b.context.new_page()
-    page_a.goto(server_a.url)
-    wait_for_run(page_a)
+    open_app(page_a, server_a)
     expect(page_a.locator(".st-key-name input")).to_have_value("Written on B")
     commit_field(page_a, "email", "older@a.example")  # pending on A
     commit_field(page_b, "name", "Newer on B")
@@ -256,8 +250,7 @@ def test_a_late_write_of_an_older_copy_leaves_the_newer_stored_session(
     witness_context = stsg_browser.new_context()
     try:
         witness = witness_context.new_page()
-        witness.goto(server_a.url)
-        wait_for_run(witness)
+        open_app(witness, server_a)
         go_to(witness, "Forms", "Contact form")
         commit_field(witness, "name", "Witness")
         witness_id = cookie_session_id(witness)

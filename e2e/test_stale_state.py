@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 
 from st_session_guard.testing import StreamlitServer, reload_and_wait, wait_for_run, wait_until
 
-from .conftest import assert_unprivileged, commit_text, session_rows, stored_value
+from .conftest import assert_unprivileged, commit_text, open_app, session_rows, stored_value
 
 STALE_APP = Path(__file__).with_name("stale_state_app.py")
 ORDER = ["forms", "order"]
@@ -70,8 +70,7 @@ def fill_version_1(page: Page) -> None:
 
 def fill_version_1_then_deploy_version_2(page: Page, server: StreamlitServer, db_path: Path) -> str:
     """Fill every field under version 1, wait until all is stored, restart as version 2; the id."""
-    page.goto(server.url)
-    wait_for_run(page)
+    open_app(page, server)
     fill_version_1(page)
     (session_id,) = wait_until(lambda: list(session_rows(db_path)), 15, "the session's row")
     wait_until(lambda: stored_form(db_path, session_id) == FILLED, 15, "every value stored")

@@ -36,6 +36,7 @@ from .conftest import (
     commit_text,
     database_bytes,
     go_to,
+    open_app,
     session_rows,
     session_token,
     shared_app,
@@ -52,8 +53,7 @@ FOREIGN_USER = "victim-user-7f3a9c"
 
 def fill_contact(page: Page, server: StreamlitServer, db_path: Path) -> str:
     """Name and email committed and in the database; returns the session id."""
-    page.goto(server.url)
-    wait_for_run(page)
+    open_app(page, server)
     go_to(page, "Forms", "Contact form")
     commit_text(page, "name", "Ada Lovelace")
     commit_text(page, "email", "ada@example.org")
@@ -404,8 +404,7 @@ def open_with_cookie(browser: Browser, server: StreamlitServer, token: str) -> P
     context = browser.new_context()
     context.add_cookies([{"name": "stsg", "value": token, "url": server.url}])
     page = context.new_page()
-    page.goto(server.url)
-    wait_for_run(page)
+    open_app(page, server)
     return page
 
 
@@ -513,8 +512,7 @@ def test_a_cookie_whose_session_expired_in_the_database_starts_a_fresh_session(
 
 def log_in_after_typing(page: Page, server: StreamlitServer, db_path: Path) -> tuple[str, str]:
     """Name typed and stored, then "Log in"; returns the cookie from before and from after it."""
-    page.goto(server.url)
-    wait_for_run(page)
+    open_app(page, server)
     commit_text(page, "name", "Ada Lovelace")
     old_token = session_token(page.context)
     old_id = old_token.split(".")[0]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from st_session_guard.testing import StreamlitServer, reload_and_wait, wait_for_run
+from st_session_guard.testing import StreamlitServer, reload_and_wait
 
-from .conftest import commit_field, cookie_session_id, pick_option, shared_app, widget
+from .conftest import commit_field, cookie_session_id, open_app, pick_option, shared_app, widget
 
 APP = Path(__file__).with_name("two_tabs_app.py")
 app = shared_app(APP)
@@ -18,12 +18,10 @@ def test_two_tabs_keep_each_others_edits_and_the_later_edit_wins(
     stsg_page: Page, app: StreamlitServer
 ) -> None:
     first = stsg_page
-    first.goto(app.url)
-    wait_for_run(first)
+    open_app(first, app)
     session_id = cookie_session_id(first)  # the second tab opens with it: the same session
     second = first.context.new_page()
-    second.goto(app.url)
-    wait_for_run(second)
+    open_app(second, app)
     assert cookie_session_id(second) == session_id
 
     commit_field(first, "name", "Typed in the first tab")
