@@ -1,4 +1,11 @@
-"""Fixtures for the browser suite: the demo app on SQLite or PostgreSQL, and what it stored."""
+"""Fixtures and helpers for the browser suite: each test module drives the small app beside it.
+
+A module shares one server (``streamlit_module_server``) on one database
+(``shared_db_path``) where its tests do not restart it; each test still gets a
+fresh browser context, so a fresh cookie and session, and looks only at its
+own session's rows. A test that stops or restarts its server, or needs an
+empty database, starts its own (``streamlit_server`` on ``db_path``).
+"""
 
 from __future__ import annotations
 
@@ -10,43 +17,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import BrowserContext, Frame, Locator, Page, expect
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.pool import NullPool
 
-from st_session_guard.testing import StreamlitServer, read_mirror, wait_for_run, wait_until
+from st_session_guard.testing import (
+    StreamlitServer,
+    guard_frame,
+    read_mirror,
+    wait_for_run,
+    wait_until,
+)
 from tests.support import PostgresSchemas
-
-ROOT = Path(__file__).resolve().parent.parent
-DEMO = ROOT / "examples" / "demo_session_system.py"
-
 
 # A rerun on a loaded two-core machine can take longer than Playwright's 5 s default.
 expect.set_options(timeout=20_000)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """A browser test that fails is run again, at most twice.
-
-    Chromium, a Streamlit server and the database share two cores here, and a
-    rerun that lands while a test clicks (closing an open dropdown, say) makes
-    a click miss now and then; Streamlit's own browser suite reruns for the
-    same reason. Unit tests are never rerun.
-    """
-    here = Path(__file__).parent
-    for item in items:
-        if here in item.path.parents:
-            item.add_marker(pytest.mark.flaky(reruns=2))
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "sessions.db"
-
-
-@pytest.fixture
-def app_env(db_path: Path) -> dict[str, str]:
+def env_for(db_path: Path) -> dict[str, str]:
+    """The settings every app of the suite runs with, on the SQLite file ``db_path``."""
     return {
         "SESSION_GUARD_DATABASE_URL": f"sqlite:///{db_path}",
         "SESSION_GUARD_DEBOUNCE": "0.2",
@@ -55,17 +45,40 @@ def app_env(db_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def demo(streamlit_server: Callable[..., StreamlitServer], app_env: dict[str, str]) -> StreamlitServer:
-    return streamlit_server(DEMO, env=app_env)
+def db_path(tmp_path: Path) -> Path:
+    """An empty database for this test's own server."""
+    return tmp_path / "sessions.db"
 
 
-def stored_states(db_path: Path) -> list[dict[str, object]]:
-    """Every session state in the database of record, read straight from the file."""
-    if not db_path.exists():
-        return []
-    with sqlite3.connect(db_path) as connection:
-        rows = connection.execute("SELECT state FROM stsg_sessions").fetchall()
-    return [json.loads(state) if isinstance(state, str) else state for (state,) in rows]
+@pytest.fixture
+def app_env(db_path: Path) -> dict[str, str]:
+    return env_for(db_path)
+
+
+@pytest.fixture(scope="module")
+def shared_db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The database of the module's shared server: tests tell their sessions apart by id."""
+    return tmp_path_factory.mktemp("shared") / "sessions.db"
+
+
+@pytest.fixture(scope="module")
+def shared_app_env(shared_db_path: Path) -> dict[str, str]:
+    return env_for(shared_db_path)
+
+
+def shared_app(script: Path) -> Any:
+    """A module-scoped fixture: ``script`` served for the whole module, on its shared database.
+
+    ``app = shared_app(APP)`` in a test module gives its tests the ``app`` fixture.
+    """
+
+    @pytest.fixture(scope="module")
+    def app(
+        streamlit_module_server: Callable[..., StreamlitServer], shared_app_env: dict[str, str]
+    ) -> StreamlitServer:
+        return streamlit_module_server(script, env=shared_app_env)
+
+    return app
 
 
 def database_bytes(db_path: Path) -> bytes:
@@ -193,20 +206,66 @@ def stored_sessions(url: str) -> dict[str, StoredSession]:
     }
 
 
+def stored_form(db_path: Path, session_id: str, form: str) -> dict[str, object]:
+    """One session's stored form, field by field, read straight from the file."""
+    values: dict[str, object] = {}
+    row = session_rows(db_path).get(session_id)
+    for change in row["state"].get("changes", []) if row else []:  # type: ignore[attr-defined]
+        path = change["p"]
+        if path[:2] == ["forms", form] and len(path) == 3 and not change.get("d"):
+            values[path[2]] = change.get("v")
+    return values
+
+
+def widget(page: Page, key: str) -> Locator:
+    return page.locator(f".st-key-{key}")
+
+
+def commit_text(page: Page, key: str, text: str, tag: str = "input") -> None:
+    """Type into a keyed text widget and commit it (Enter; Ctrl+Enter in a text area)."""
+    field = page.locator(f".st-key-{key} {tag}")
+    field.fill(text)
+    field.press("Control+Enter" if tag == "textarea" else "Enter")
+    wait_for_run(page)
+
+
+def pick_option(page: Page, key: str, option: str) -> None:
+    """Choose an option of a keyed selectbox; the box shows it once the list has closed."""
+    page.locator(f".st-key-{key} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+    expect(page.locator(f".st-key-{key} input")).to_have_value(option)
+    wait_for_run(page)
+
+
+def go_to(page: Page, title: str, heading: str) -> None:
+    """Click a page's button in the sidebar and wait for that page's run to end."""
+    page.get_by_test_id("stSidebar").get_by_role("button", name=title, exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(heading)
+    wait_for_run(page)
+
+
+def guard_ready(page: Page) -> Frame:
+    """The guard's frame once it has taken a render of the server's: typing is captured from then."""
+    frame = guard_frame(page)
+    frame.wait_for_function("() => window.stSessionGuard.revision > 0")
+    return frame
+
+
+def open_app(page: Page, server: StreamlitServer) -> None:
+    """Load the app; return once its first run has ended and the guard has taken that run.
+
+    An action before then makes a run the guard frame may load too late to
+    see; a guard given only a later run's changes finds its mirror behind and
+    asks for a resync, one more rerun, landing in the middle of the next step.
+    """
+    page.goto(server.url)
+    wait_for_run(page)
+    guard_ready(page)
+
+
 def no_exception_shown(page: Page) -> None:
     """Nothing the app did raised into the script: Streamlit would show it on the page."""
     expect(page.get_by_test_id("stException")).to_have_count(0)
-
-
-DEMO_HEADINGS = {"Home": "st-session-guard", "Forms": "Contact form"}
-
-
-def open_demo_page(page: Page, title: str) -> None:
-    """Click a page of the demo's sidebar and wait for its script run to end."""
-    page.get_by_test_id("stSidebar").get_by_role("button", name=title, exact=True).click()
-    heading = DEMO_HEADINGS.get(title, title)
-    expect(page.get_by_role("heading", level=1)).to_have_text(heading, timeout=30_000)
-    wait_for_run(page)
 
 
 def mirrored_value(page: Page, form_id: str, field: str) -> object:
@@ -234,14 +293,19 @@ def commit_field(
     expect(field).to_have_value(value)
 
 
-def cookie_session_id(page: Page) -> str:
-    """The session id the page's signed ``stsg`` cookie names, once the guard has set it."""
+def session_token(context: BrowserContext, other_than: str | None = None) -> str:
+    """The ``stsg`` cookie the guard wrote, once it is there (and differs from ``other_than``)."""
     tokens: list[str] = []
 
-    def cookie_set() -> bool:
-        tokens[:] = [c["value"] for c in page.context.cookies() if c["name"] == "stsg"]
-        return bool(tokens)
+    def written() -> bool:
+        tokens[:] = [c["value"] for c in context.cookies() if c["name"] == "stsg"]
+        return bool(tokens) and tokens[0] != other_than
 
-    wait_until(cookie_set, 30, "the session cookie")
+    wait_until(written, 30, "the session cookie")
     assert len(tokens) == 1, f"expected one session cookie, found {tokens}"
-    return tokens[0].split(".")[0]
+    return tokens[0]
+
+
+def cookie_session_id(page: Page) -> str:
+    """The session id the page's signed ``stsg`` cookie names, once the guard has set it."""
+    return session_token(page.context).split(".")[0]

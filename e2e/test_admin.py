@@ -1,19 +1,34 @@
-"""The demo's sessions dashboard: refused without the permission; with it, the stored figures."""
+"""The sessions dashboard: refused without the permission; with it, the stored figures.
+
+Each test has a server and database of its own: the dashboard counts every
+stored session, so another test's session would change its figures.
+"""
 
 from __future__ import annotations
 
 import re
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import FloatRect, Locator, Page, expect
 
-from st_session_guard.persistence import SessionPersistenceEngine
-from st_session_guard.session import UserSession
-from st_session_guard.testing import StreamlitServer, guard_frame, wait_for_run, wait_until
+from st_session_guard import UserSession
+from st_session_guard.session_persistence import SessionPersistenceEngine
+from st_session_guard.testing import StreamlitServer, wait_for_run, wait_until
+
+from .conftest import open_app
+
+APP = Path(__file__).with_name("admin_app.py")
+
+
+@pytest.fixture
+def app(streamlit_server: Callable[..., StreamlitServer], app_env: dict[str, str]) -> StreamlitServer:
+    return streamlit_server(APP, env=app_env)
 
 
 @dataclass
@@ -26,7 +41,7 @@ class Seeded:
 
 
 def seed(db_path: Path) -> Seeded:
-    """Sessions written straight into the demo's database, as another server would have."""
+    """Sessions written straight into the app's database, as another server would have."""
     engine = SessionPersistenceEngine(database_url=f"sqlite:///{db_path}", session_timeout=3600)
     ada, grace, alan, old = (
         UserSession("ada"),
@@ -58,29 +73,11 @@ def stored_expiry(db_path: Path) -> dict[str, datetime]:
     return {sid: datetime.fromisoformat(at).replace(tzinfo=timezone.utc) for sid, at in rows}
 
 
-def go_to(page: Page, title: str, heading: str) -> None:
-    page.get_by_test_id("stSidebar").get_by_role("button", name=title, exact=True).click()
-    expect(page.get_by_role("heading", level=1)).to_have_text(heading)
-    wait_for_run(page)
-
-
 def become_admin(page: Page, server: StreamlitServer, db_path: Path, sessions: int) -> None:
-    """Grant this tab's session the permission; wait until the database holds ``sessions`` rows.
-
-    Each step waits for proof that the run it caused is over before the next
-    click: ``wait_for_run`` alone passes while a click's run has not started
-    yet, and a click sent during a run interrupts it.
-    """
-    page.goto(server.url)
-    expect(page.get_by_role("heading", level=1)).to_have_text("st-session-guard")
-    wait_for_run(page)
-    # A guard frame that loads after a later run has drawn it gets only that run's
-    # args, finds its mirror behind and asks for a resync: one more rerun.
-    guard_frame(page)
-    go_to(page, "Admin", "Roles, permissions, cache, metrics")
+    """Grant this tab's session the permission; wait until the database holds ``sessions`` rows."""
+    open_app(page, server)
     page.get_by_role("button", name="Make me admin").click()
-    # "Permissions:" shows before the grant too; this button is enabled only after it.
-    expect(page.get_by_role("button", name="Delete contact form")).to_be_enabled()
+    expect(metric(page, "Stored sessions")).to_be_visible()  # drawn only with the permission
     wait_for_run(page)
     wait_until(
         lambda: len(stored_expiry(db_path)) == sessions, 15, "this tab's session to be written"
@@ -136,15 +133,13 @@ def mark(page: Page, label: str) -> Locator:
 
 
 def test_dashboard_refuses_a_session_without_the_admin_permission(
-    stsg_page: Page, demo: StreamlitServer, db_path: Path
+    stsg_page: Page, app: StreamlitServer, db_path: Path
 ) -> None:
     page = stsg_page
     seed(db_path)
-    page.goto(demo.url)
-    wait_for_run(page)
+    open_app(page, app)
 
-    go_to(page, "Dashboard", "Sessions dashboard")
-
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sessions dashboard")
     expect(page.get_by_test_id("stAlert")).to_contain_text("needs the permission 'admin'")
     expect(page.get_by_test_id("stVegaLiteChart")).to_have_count(0)
     expect(page.get_by_test_id("stDataFrame")).to_have_count(0)
@@ -152,13 +147,11 @@ def test_dashboard_refuses_a_session_without_the_admin_permission(
 
 
 def test_dashboard_charts_and_lists_the_stored_sessions(
-    stsg_page: Page, demo: StreamlitServer, db_path: Path
+    stsg_page: Page, app: StreamlitServer, db_path: Path
 ) -> None:
     page = stsg_page
     seeded = seed(db_path)
-    become_admin(page, demo, db_path, sessions=5)
-
-    go_to(page, "Dashboard", "Sessions dashboard")
+    become_admin(page, app, db_path, sessions=5)
 
     expect(metric(page, "Stored sessions")).to_have_text("5")
     expect(metric(page, "Live")).to_have_text("4")
@@ -191,12 +184,11 @@ def test_dashboard_charts_and_lists_the_stored_sessions(
 
 
 def test_dashboard_expires_a_session_and_cleans_up_expired_ones(
-    stsg_page: Page, demo: StreamlitServer, db_path: Path
+    stsg_page: Page, app: StreamlitServer, db_path: Path
 ) -> None:
     page = stsg_page
     seeded = seed(db_path)
-    become_admin(page, demo, db_path, sessions=5)
-    go_to(page, "Dashboard", "Sessions dashboard")
+    become_admin(page, app, db_path, sessions=5)
     expect(metric(page, "Expired, awaiting cleanup")).to_have_text("1")
 
     pick_session(page, f"{seeded.ada.session_id[:16]}… ada")

@@ -25,6 +25,7 @@ from .conftest import (
     cookie_session_id,
     mirrored_value,
     no_exception_shown,
+    open_app,
     stored_sessions,
 )
 
@@ -122,8 +123,7 @@ def test_typing_while_the_database_is_down_loses_nothing_once_it_is_back(
     stsg_page: Page, app: StreamlitServer, outage: Outage
 ) -> None:
     page = stsg_page
-    page.goto(app.url)
-    wait_for_run(page)
+    open_app(page, app)
     first = "Before the outage"
     commit_field(page, "name", first)
     session_id = cookie_session_id(page)

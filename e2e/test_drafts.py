@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from st_session_guard.testing import StreamlitServer, guard_frame, reload_and_wait, wait_until
+from st_session_guard.testing import (
+    StreamlitServer,
+    guard_frame,
+    reload_and_wait,
+    wait_until,
+)
 
-from .test_refresh_recovery import commit_text, open_page, widget
+from .conftest import commit_text, open_app, shared_app, widget
+
+APP = Path(__file__).with_name("drafts_app.py")
+app = shared_app(APP)
 
 READ_DRAFTS = """() => new Promise((resolve, reject) => {
   const open = indexedDB.open('st-session-guard');
@@ -31,10 +40,10 @@ def stored_drafts(page: Page) -> dict[str, Any]:
     [("name", "input", "Half-typed na"), ("bio", "textarea", "Draft\nbio"), ("age", "input", "41")],
 )
 def test_uncommitted_typing_is_shown_again_after_a_reload(
-    stsg_page: Page, demo: StreamlitServer, key: str, tag: str, typed: str
+    stsg_page: Page, app: StreamlitServer, key: str, tag: str, typed: str
 ) -> None:
     page = stsg_page
-    open_page(page, demo, "Forms")
+    open_app(page, app)
     field = page.locator(f".st-key-{key} {tag}")
     field.fill("")
     field.press_sequentially(typed)
@@ -48,9 +57,9 @@ def test_uncommitted_typing_is_shown_again_after_a_reload(
     wait_until(lambda: stored_drafts(page) == {}, 15, "the draft to be dropped once committed")
 
 
-def test_a_draft_never_overwrites_a_newer_committed_value(stsg_page: Page, demo: StreamlitServer) -> None:
+def test_a_draft_never_overwrites_a_newer_committed_value(stsg_page: Page, app: StreamlitServer) -> None:
     page = stsg_page
-    open_page(page, demo, "Forms")
+    open_app(page, app)
     page.locator(".st-key-name input").press_sequentially("old draft")
     wait_until(lambda: stored_drafts(page).get("name") == "old draft", 15, "the draft")
     commit_text(page, "name", "Committed later")
@@ -60,10 +69,9 @@ def test_a_draft_never_overwrites_a_newer_committed_value(stsg_page: Page, demo:
     expect(widget(page, "name").locator("input")).to_have_value("Committed later")
 
 
-def test_typing_into_a_selectbox_search_box_is_not_kept_as_a_draft(stsg_page: Page, demo: StreamlitServer) -> None:
+def test_typing_into_a_selectbox_search_box_is_not_kept_as_a_draft(stsg_page: Page, app: StreamlitServer) -> None:
     page = stsg_page
-    open_page(page, demo, "Forms")
-    page.get_by_role("button", name="Snapshot").click()
-    page.locator(".st-key-snapshot_pick input").press_sequentially("Snap")
+    open_app(page, app)
+    page.locator(".st-key-topic input").press_sequentially("ti")
     page.locator(".st-key-name input").press_sequentially("kept")
     wait_until(lambda: stored_drafts(page) == {"name": "kept"}, 15, "only the wrapped widget's draft")

@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from st_session_guard.testing import StreamlitServer, reload_and_wait, wait_for_run
+from st_session_guard.testing import StreamlitServer, reload_and_wait
 
-from .test_refresh_recovery import commit_text
+from .conftest import commit_text, open_app, shared_app
 
 APP = Path(__file__).with_name("navigation_app.py")
+app = shared_app(APP)
 
 
-def test_st_navigation_switches_are_recorded_and_restored(
-    stsg_page: Page, streamlit_server: Callable[..., StreamlitServer], app_env: dict[str, str]
-) -> None:
+def test_st_navigation_switches_are_recorded_and_restored(stsg_page: Page, app: StreamlitServer) -> None:
     page = stsg_page
-    server = streamlit_server(APP, env=app_env)
-    page.goto(server.url)
-    wait_for_run(page)
+    open_app(page, app)
     expect(page.get_by_role("heading", level=1)).to_have_text("First page")
 
     page.get_by_test_id("stSidebarNav").get_by_text("Second").click()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from playwright.sync_api import Page, expect
@@ -15,35 +16,31 @@ from st_session_guard.testing import (
     wait_until,
 )
 
-from .conftest import database_bytes, stored_states
+from .conftest import (
+    commit_text,
+    cookie_session_id,
+    database_bytes,
+    open_app,
+    pick_option,
+    session_rows,
+    shared_app,
+    stored_form,
+    widget,
+)
+
+APP = Path(__file__).with_name("refresh_recovery_app.py")
+HEADINGS = {"Home": "Home", "Forms": "Contact form", "Profile": "Profile"}
+app = shared_app(APP)
 
 
 def open_page(page: Page, server: StreamlitServer, title: str) -> None:
-    page.goto(server.url)
-    wait_for_run(page)
+    open_app(page, server)
     go_to(page, title)
 
 
 def go_to(page: Page, title: str) -> None:
     page.get_by_test_id("stSidebar").get_by_role("button", name=title, exact=True).click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text(title if title != "Forms" else "Contact form")
-    wait_for_run(page)
-
-
-def widget(page: Page, key: str) -> object:
-    return page.locator(f".st-key-{key}")
-
-
-def commit_text(page: Page, key: str, text: str, tag: str = "input") -> None:
-    field = page.locator(f".st-key-{key} {tag}")
-    field.fill(text)
-    field.press("Control+Enter" if tag == "textarea" else "Enter")
-    wait_for_run(page)
-
-
-def pick_option(page: Page, key: str, option: str) -> None:
-    page.locator(f".st-key-{key} input").click()
-    page.get_by_role("option", name=option, exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(HEADINGS[title])
     wait_for_run(page)
 
 
@@ -69,24 +66,18 @@ def slider_steps(page: Page, key: str, steps: int) -> None:
     wait_for_run(page)
 
 
-def stored_form(db_path: Path, form: str, field: str) -> object:
-    for state in stored_states(db_path):
-        for change in state.get("changes", []):  # type: ignore[union-attr]
-            if change["p"] == ["forms", form, field]:
-                return change.get("v")
-    return None
-
-
-def test_reload_restores_every_wrapped_widget(stsg_page: Page, demo: StreamlitServer) -> None:
+def test_reload_restores_every_wrapped_widget(stsg_page: Page, app: StreamlitServer) -> None:
     page = stsg_page
-    open_page(page, demo, "Forms")
+    open_page(page, app, "Forms")
     commit_text(page, "name", "Ada Lovelace")
     commit_text(page, "email", "ada@example.org")
     commit_text(page, "age", "36")
     commit_text(page, "bio", "First programmer.\nSecond line.", tag="textarea")
     pick_option(page, "plan", "team")
-    pick_option(page, "topics", "tips")
+    page.locator(".st-key-topics input").click()
+    page.get_by_role("option", name="tips", exact=True).click()
     page.keyboard.press("Escape")
+    wait_for_run(page)
     page.locator(".st-key-contact_by [data-testid=stRadioOption]").filter(has_text="phone").click()
     wait_for_run(page)
     page.locator(".st-key-subscribe label").click()
@@ -128,9 +119,9 @@ def test_reload_restores_every_wrapped_widget(stsg_page: Page, demo: StreamlitSe
     expect(page.get_by_test_id("stExpander")).to_contain_text('"colour":"#123456"', ignore_case=True)
 
 
-def test_navigation_and_back_history_survive_reload(stsg_page: Page, demo: StreamlitServer) -> None:
+def test_navigation_and_back_history_survive_reload(stsg_page: Page, app: StreamlitServer) -> None:
     page = stsg_page
-    open_page(page, demo, "Forms")
+    open_page(page, app, "Forms")
     go_to(page, "Profile")
 
     reload_and_wait(page)
@@ -140,12 +131,12 @@ def test_navigation_and_back_history_survive_reload(stsg_page: Page, demo: Strea
     page.get_by_role("button", name="⬅ Back").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Contact form")
     page.get_by_role("button", name="⬅ Back").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("st-session-guard")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Home")
 
 
-def test_undo_after_reload_gives_back_the_snapshot(stsg_page: Page, demo: StreamlitServer) -> None:
+def test_undo_after_reload_gives_back_the_snapshot(stsg_page: Page, app: StreamlitServer) -> None:
     page = stsg_page
-    open_page(page, demo, "Forms")
+    open_page(page, app, "Forms")
     commit_text(page, "name", "Before")
     page.get_by_role("button", name="Snapshot").click()
     wait_for_run(page)
@@ -159,13 +150,17 @@ def test_undo_after_reload_gives_back_the_snapshot(stsg_page: Page, demo: Stream
     expect(page.get_by_test_id("stExpander")).to_contain_text('"name":"Before"')
 
 
-def test_password_is_never_stored(stsg_page: Page, demo: StreamlitServer, db_path: Path) -> None:
+def test_password_is_never_stored(
+    stsg_page: Page, app: StreamlitServer, shared_db_path: Path
+) -> None:
     page = stsg_page
     secret = "hunter2-never-stored"
-    open_page(page, demo, "Forms")
+    open_page(page, app, "Forms")
     commit_text(page, "password", secret)
     commit_text(page, "name", "Grace")
-    wait_until(lambda: stored_form(db_path, "contact", "name") == "Grace", 15, "the database write")
+    session_id = cookie_session_id(page)
+    wait_until(lambda: stored_form(shared_db_path, session_id, "contact").get("name") == "Grace",
+               15, "the database write")
     wait_until(lambda: (read_mirror(page) or {}).get("forms", {}).get("contact", {}).get("name") == "Grace",
                15, "the mirror write")
 
@@ -174,7 +169,7 @@ def test_password_is_never_stored(stsg_page: Page, demo: StreamlitServer, db_pat
     expect(widget(page, "name").locator("input")).to_have_value("Grace")
     expect(widget(page, "password").locator("input")).to_have_value("")
     assert secret not in json.dumps(read_mirror(page))
-    assert secret.encode() not in database_bytes(db_path)
+    assert secret.encode() not in database_bytes(shared_db_path)
 
 
 # Records, from the first frame on, every value that the age and plan fields show.
@@ -195,10 +190,10 @@ requestAnimationFrame(watch);
 
 
 def test_first_painted_value_after_reload_is_the_restored_one(
-    stsg_page: Page, demo: StreamlitServer
+    stsg_page: Page, app: StreamlitServer
 ) -> None:
     page = stsg_page
-    open_page(page, demo, "Forms")
+    open_page(page, app, "Forms")
     commit_text(page, "age", "36")
     pick_option(page, "plan", "team")
     page.add_init_script(WATCH_FIELDS)
@@ -211,16 +206,20 @@ def test_first_painted_value_after_reload_is_the_restored_one(
 
 
 def test_restart_of_the_server_between_page_loads_still_restores(
-    stsg_page: Page, demo: StreamlitServer, db_path: Path
+    stsg_page: Page, streamlit_server: Callable[..., StreamlitServer], app_env: dict[str, str],
+    db_path: Path,
 ) -> None:
     page = stsg_page
-    open_page(page, demo, "Forms")
+    server = streamlit_server(APP, env=app_env)  # its own: the test restarts it
+    open_page(page, server, "Forms")
     commit_text(page, "name", "Survives restarts")
-    wait_until(lambda: stored_form(db_path, "contact", "name") == "Survives restarts", 15, "the write")
+    session_id = cookie_session_id(page)
+    wait_until(lambda: stored_form(db_path, session_id, "contact").get("name") == "Survives restarts",
+               15, "the write")
 
-    demo.restart()
-    page.goto(demo.url)
-    wait_for_run(page)
+    server.restart()
+    open_app(page, server)
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Contact form")
     expect(widget(page, "name").locator("input")).to_have_value("Survives restarts")
+    assert list(session_rows(db_path)) == [session_id]

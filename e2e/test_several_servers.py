@@ -1,6 +1,6 @@
 """Several servers on one PostgreSQL: no sticky sessions, and no older copy over a newer one.
 
-Two ``streamlit run`` processes of the demo share one schema and no secret
+Two ``streamlit run`` processes of the app beside this file share one schema and no secret
 of their own: both sign cookies with the key stored in the database. Cookies
 do not isolate by port, so a tab that moves from server A to server B keeps
 its ``stsg`` cookie; IndexedDB does isolate by origin (host *and* port), so
@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,28 +21,30 @@ from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
-from st_session_guard.testing import StreamlitServer, read_mirror, wait_for_run, wait_until
+from st_session_guard.testing import StreamlitServer, read_mirror, wait_until
 
 from .conftest import (
-    DEMO,
     StoredSession,
     commit_field,
     cookie_session_id,
+    go_to,
     no_exception_shown,
-    open_demo_page,
+    open_app,
     stored_sessions,
 )
 
+APP = Path(__file__).with_name("several_servers_app.py")
+
 pytestmark = pytest.mark.postgres
 
-StartDemo = Callable[[float], StreamlitServer]
+StartApp = Callable[[float], StreamlitServer]
 
 
 @pytest.fixture
-def start_demo(
+def start_app(
     postgres_url: str, streamlit_server: Callable[..., StreamlitServer]
-) -> Iterator[StartDemo]:
-    """Start demo servers on the test's schema, each with its own debounce delay.
+) -> Iterator[StartApp]:
+    """Start servers of the app on the test's schema, each with its own debounce delay.
 
     The servers are stopped here, before the schema is dropped: a server's
     exit flush must not find its tables gone.
@@ -54,7 +57,7 @@ def start_demo(
             "SESSION_GUARD_DEBOUNCE": str(debounce),
             "SESSION_GUARD_SECRET": "",  # sign with the key kept in the shared database
         }
-        server = streamlit_server(DEMO, env=env)
+        server = streamlit_server(APP, env=env)
         started.append(server)
         return server
 
@@ -103,13 +106,12 @@ def mirrored_form(
 
 
 def test_session_started_on_one_server_is_restored_on_another_from_the_database(
-    stsg_page: Page, start_demo: StartDemo, postgres_url: str
+    stsg_page: Page, start_app: StartApp, postgres_url: str
 ) -> None:
-    server_a, server_b = start_demo(0.2), start_demo(0.2)
+    server_a, server_b = start_app(0.2), start_app(0.2)
     page = stsg_page
-    page.goto(server_a.url)
-    wait_for_run(page)
-    open_demo_page(page, "Forms")
+    open_app(page, server_a)
+    go_to(page, "Forms", "Contact form")
     commit_field(page, "name", "Ada Lovelace")
     commit_field(page, "email", "ada@example.org")
     commit_field(page, "age", "36", stored=36)
@@ -123,8 +125,7 @@ def test_session_started_on_one_server_is_restored_on_another_from_the_database(
         "server A's write",
     )
 
-    page.goto(server_b.url)  # same browser, same cookie; B's origin has no mirror
-    wait_for_run(page)
+    open_app(page, server_b)  # same browser, same cookie; B's origin has no mirror
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Contact form")
     expect(page.get_by_test_id("stSidebar")).to_contain_text(session_id[:12])
@@ -144,8 +145,7 @@ def test_session_started_on_one_server_is_restored_on_another_from_the_database(
     assert on_b.form("contact") == {**on_a.form("contact"), "name": "Ada King",
                                     "email": "ada.king@example.org"}
 
-    page.goto(server_a.url)  # A still holds its own, older copy of the session in memory
-    wait_for_run(page)
+    open_app(page, server_a)  # A still holds its own, older copy of the session in memory
 
     expect(page.locator(".st-key-name input")).to_have_value("Ada King")
     expect(page.locator(".st-key-email input")).to_have_value("ada.king@example.org")
@@ -189,22 +189,20 @@ def watched_revisions(url: str, session_id: str) -> Iterator[list[int]]:
 
 
 def test_interleaved_edits_on_two_servers_never_put_an_older_copy_over_a_newer_one(
-    stsg_page: Page, start_demo: StartDemo, postgres_url: str
+    stsg_page: Page, start_app: StartApp, postgres_url: str
 ) -> None:
     # A holds its changes for 1.5 s, B for 0.2 s, and B edits twice for each
     # edit on A: A's writes keep landing after B has stored a newer copy of
     # the session. (How often depends on timing; the last test below makes
     # such a late write happen for certain.)
-    server_a, server_b = start_demo(1.5), start_demo(0.2)
+    server_a, server_b = start_app(1.5), start_app(0.2)
     page_a = stsg_page
-    page_a.goto(server_a.url)
-    wait_for_run(page_a)
-    open_demo_page(page_a, "Forms")
+    open_app(page_a, server_a)
+    go_to(page_a, "Forms", "Contact form")
     session_id = cookie_session_id(page_a)
     stored_once(postgres_url, session_id, lambda row: row.page == "forms", "the first write")
     page_b = page_a.context.new_page()
-    page_b.goto(server_b.url)
-    wait_for_run(page_b)
+    open_app(page_b, server_b)
     expect(page_b.get_by_role("heading", level=1)).to_have_text("Contact form")
 
     with watched_revisions(postgres_url, session_id) as revisions:
@@ -228,22 +226,20 @@ def test_interleaved_edits_on_two_servers_never_put_an_older_copy_over_a_newer_o
 
 
 def test_a_late_write_of_an_older_copy_leaves_the_newer_stored_session(
-    stsg_page: Page, stsg_browser: Browser, start_demo: StartDemo, postgres_url: str
+    stsg_page: Page, stsg_browser: Browser, start_app: StartApp, postgres_url: str
 ) -> None:
-    server_a = start_demo(600.0)  # A writes nothing until it exits
-    server_b = start_demo(0.2)
+    server_a = start_app(600.0)  # A writes nothing until it exits
+    server_b = start_app(0.2)
     page_b = stsg_page
-    page_b.goto(server_b.url)
-    wait_for_run(page_b)
-    open_demo_page(page_b, "Forms")
+    open_app(page_b, server_b)
+    go_to(page_b, "Forms", "Contact form")
     commit_field(page_b, "name", "Written on B")
     session_id = cookie_session_id(page_b)
     stored_once(postgres_url, session_id,
                 lambda row: row.form("contact").get("name") == "Written on B", "B's first write")
 
     page_a = page_b.context.new_page()
-    page_a.goto(server_a.url)
-    wait_for_run(page_a)
+    open_app(page_a, server_a)
     expect(page_a.locator(".st-key-name input")).to_have_value("Written on B")
     commit_field(page_a, "email", "older@a.example")  # pending on A
     commit_field(page_b, "name", "Newer on B")
@@ -254,9 +250,8 @@ def test_a_late_write_of_an_older_copy_leaves_the_newer_stored_session(
     witness_context = stsg_browser.new_context()
     try:
         witness = witness_context.new_page()
-        witness.goto(server_a.url)
-        wait_for_run(witness)
-        open_demo_page(witness, "Forms")
+        open_app(witness, server_a)
+        go_to(witness, "Forms", "Contact form")
         commit_field(witness, "name", "Witness")
         witness_id = cookie_session_id(witness)
     finally:

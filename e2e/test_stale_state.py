@@ -1,6 +1,6 @@
 """State stored by one release of an app, restored into the next: what no longer fits is dropped.
 
-The app (``stale_app.py``) runs as version 1, the user fills its form, the
+The app (``stale_state_app.py``) runs as version 1, the user fills its form, the
 server stops, and version 2 (options removed, ranges narrowed, a type
 changed) starts on the same SQLite file. A reload must show every value
 that still fits, byte for byte, and the declared default wherever the stored
@@ -17,9 +17,9 @@ from playwright.sync_api import Page, expect
 
 from st_session_guard.testing import StreamlitServer, reload_and_wait, wait_for_run, wait_until
 
-from .conftest import assert_unprivileged, session_rows, stored_value
+from .conftest import assert_unprivileged, commit_text, open_app, session_rows, stored_value
 
-STALE_APP = Path(__file__).with_name("stale_app.py")
+STALE_APP = Path(__file__).with_name("stale_state_app.py")
 ORDER = ["forms", "order"]
 
 FILLED: dict[str, object] = {
@@ -41,13 +41,6 @@ DROPPED = {
     "satisfaction": "not restoring widget 'satisfaction': outside [0, 5]",
     "quantity": "not restoring widget 'quantity': not a number",
 }
-
-
-def commit_text(page: Page, key: str, text: str) -> None:
-    field = page.locator(f".st-key-{key} input")
-    field.fill(text)
-    field.press("Enter")
-    wait_for_run(page)
 
 
 def pick(page: Page, key: str, *options: str) -> None:
@@ -77,8 +70,7 @@ def fill_version_1(page: Page) -> None:
 
 def fill_version_1_then_deploy_version_2(page: Page, server: StreamlitServer, db_path: Path) -> str:
     """Fill every field under version 1, wait until all is stored, restart as version 2; the id."""
-    page.goto(server.url)
-    wait_for_run(page)
+    open_app(page, server)
     fill_version_1(page)
     (session_id,) = wait_until(lambda: list(session_rows(db_path)), 15, "the session's row")
     wait_until(lambda: stored_form(db_path, session_id) == FILLED, 15, "every value stored")

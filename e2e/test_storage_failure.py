@@ -27,7 +27,16 @@ from st_session_guard.testing import (
     wait_until,
 )
 
-from .conftest import assert_unprivileged, session_rows, stored_value
+from .conftest import (
+    assert_unprivileged,
+    commit_text,
+    cookie_session_id,
+    shared_app,
+    stored_value,
+)
+
+APP = Path(__file__).with_name("storage_failure_app.py")
+app = shared_app(APP)
 
 # An init script first runs in a child frame's initial about:blank document, whose window the
 # component's page then takes over; so every child frame is patched, and the patch asks at call
@@ -92,13 +101,6 @@ async (sessionId) => {
 CONTACT = ["forms", "contact"]
 
 
-def commit_text(page: Page, key: str, text: str) -> None:
-    field = page.locator(f".st-key-{key} input")
-    field.fill(text)
-    field.press("Enter")
-    wait_for_run(page)
-
-
 class GuardWarnings:
     """The component's console warnings (prefix ``st-session-guard:``), from any frame of a page."""
 
@@ -121,17 +123,6 @@ class GuardWarnings:
             self.page.wait_for_event("console", predicate=self.is_guard_warning, timeout=15_000)
 
 
-def session_id_of(page: Page) -> str:
-    tokens: list[str] = []
-
-    def written() -> bool:
-        tokens[:] = [c["value"] for c in page.context.cookies() if c["name"] == "stsg"]
-        return bool(tokens)
-
-    wait_until(written, 30, "the session cookie")
-    return tokens[0].split(".")[0]
-
-
 @pytest.mark.parametrize(
     ("failure", "reason"),
     [
@@ -147,21 +138,20 @@ def session_id_of(page: Page) -> str:
     ],
 )
 def test_without_usable_indexeddb_values_still_survive_a_reload_and_the_component_warns_once(
-    stsg_page: Page, demo: StreamlitServer, db_path: Path, failure: str, reason: str
+    stsg_page: Page, app: StreamlitServer, shared_db_path: Path, failure: str, reason: str
 ) -> None:
     page = stsg_page
+    db_path = shared_db_path
     page.add_init_script(failure)
     warnings = GuardWarnings(page)
-    page.goto(demo.url)
-    wait_for_run(page)
-    page.get_by_test_id("stSidebar").get_by_role("button", name="Forms", exact=True).click()
+    page.goto(app.url)
     wait_for_run(page)
     commit_text(page, "name", "Ada Lovelace")
     warnings.wait_for_one()
     # Further edits and typing find storage off for this page load: no second warning.
     commit_text(page, "email", "ada@example.org")
     page.locator(".st-key-bio textarea").press_sequentially("Typed, never committed")
-    session_id = session_id_of(page)
+    session_id = cookie_session_id(page)
     wait_until(lambda: stored_value(db_path, session_id, [*CONTACT, "email"]) == "ada@example.org",
                15, "the database write")
     # The devtools dump flushes pending writes first: a write that failed again would warn by now.
@@ -187,5 +177,7 @@ def test_without_usable_indexeddb_values_still_survive_a_reload_and_the_componen
     assert warnings.seen == [
         f"st-session-guard: browser storage unavailable, running without the mirror ({reason})"
     ]
-    assert list(session_rows(db_path)) == [session_id]
+    # The reload came back to the same session, whose row holds every value.
+    assert cookie_session_id(page) == session_id
+    assert stored_value(db_path, session_id, [*CONTACT, "email"]) == "ada@example.org"
     assert_unprivileged(db_path, session_id)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Frame, Page, expect
+from playwright.sync_api import Browser, Frame, Page, expect
 
 from st_session_guard.session_persistence import SessionPersistenceEngine
 from st_session_guard.testing import (
@@ -32,51 +32,28 @@ from st_session_guard.testing import (
 )
 
 from .conftest import (
-    DEMO,
     assert_unprivileged,
+    commit_text,
     database_bytes,
+    go_to,
+    open_app,
     session_rows,
+    session_token,
+    shared_app,
     stored_value,
 )
 
+APP = Path(__file__).with_name("tampering_app.py")
+app = shared_app(APP)  # for the tests that neither restart it nor change its settings
 LOGIN_APP = Path(__file__).with_name("login_app.py")
 NAME = ["forms", "contact", "name"]
 EMAIL = ["forms", "contact", "email"]
 FOREIGN_USER = "victim-user-7f3a9c"
 
 
-# -- driving the demo ----------------------------------------------------------------------------
-
-
-def go_to(page: Page, title: str, heading: str) -> None:
-    page.get_by_test_id("stSidebar").get_by_role("button", name=title, exact=True).click()
-    expect(page.get_by_role("heading", level=1)).to_have_text(heading)
-    wait_for_run(page)
-
-
-def commit_text(page: Page, key: str, text: str) -> None:
-    field = page.locator(f".st-key-{key} input")
-    field.fill(text)
-    field.press("Enter")
-    wait_for_run(page)
-
-
-def session_token(context: BrowserContext, other_than: str | None = None) -> str:
-    """The ``stsg`` cookie the guard wrote, once it is there (and differs from ``other_than``)."""
-    found: list[str] = []
-
-    def written() -> bool:
-        found[:] = [c["value"] for c in context.cookies() if c["name"] == "stsg"]
-        return bool(found) and found[0] != other_than
-
-    wait_until(written, 30, "the session cookie")
-    return found[0]
-
-
 def fill_contact(page: Page, server: StreamlitServer, db_path: Path) -> str:
     """Name and email committed and in the database; returns the session id."""
-    page.goto(server.url)
-    wait_for_run(page)
+    open_app(page, server)
     go_to(page, "Forms", "Contact form")
     commit_text(page, "name", "Ada Lovelace")
     commit_text(page, "email", "ada@example.org")
@@ -88,7 +65,7 @@ def fill_contact(page: Page, server: StreamlitServer, db_path: Path) -> str:
 
 def expect_no_admin_rights(page: Page) -> None:
     """The Admin page as a user without role or permission sees it."""
-    expect(page.get_by_role("heading", level=1)).to_have_text("Roles, permissions, cache, metrics")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Roles and permissions")
     main = page.get_by_test_id("stMain")
     expect(main.get_by_test_id("stJson").nth(0)).to_have_text("[]")
     expect(main.get_by_test_id("stJson").nth(1)).to_have_text("[]")
@@ -162,37 +139,37 @@ def edit_mirror(page: Page, session_id: str, edit: str) -> None:
 
 
 def test_mirror_edited_to_hold_roles_permissions_and_another_owner_grants_nothing(
-    stsg_page: Page, demo: StreamlitServer, db_path: Path
+    stsg_page: Page, app: StreamlitServer, shared_db_path: Path
 ) -> None:
     page = stsg_page
-    session_id = fill_contact(page, demo, db_path)
+    session_id = fill_contact(page, app, shared_db_path)
     edit_mirror(page, session_id, GRANT_IN_RECORD)
 
     reload_and_wait(page)
 
     # The record was used: the page and the email it carries are user-editable, as if typed.
     expect_no_admin_rights(page)
-    wait_until(lambda: stored_value(db_path, session_id, EMAIL) == "mallory@example.org", 15,
+    wait_until(lambda: stored_value(shared_db_path, session_id, EMAIL) == "mallory@example.org", 15,
                "the edited email in the database")
-    assert stored_value(db_path, session_id, NAME) == "Ada Lovelace"
-    assert_unprivileged(db_path, session_id)
-    metrics = session_rows(db_path)[session_id]["state"]["metrics"]  # type: ignore[index]
+    assert stored_value(shared_db_path, session_id, NAME) == "Ada Lovelace"
+    assert_unprivileged(shared_db_path, session_id)
+    metrics = session_rows(shared_db_path)[session_id]["state"]["metrics"]  # type: ignore[index]
     assert metrics["page_views"] < 100
-    assert FOREIGN_USER.encode() not in database_bytes(db_path)
+    assert FOREIGN_USER.encode() not in database_bytes(shared_db_path)
     go_to(page, "Forms", "Contact form")
     expect(page.locator(".st-key-name input")).to_have_value("Ada Lovelace")
 
 
 def test_mirror_edited_to_hold_paths_outside_the_user_roots_is_dropped_and_grants_nothing(
-    stsg_page: Page, demo: StreamlitServer, db_path: Path
+    stsg_page: Page, app: StreamlitServer, shared_db_path: Path
 ) -> None:
     page = stsg_page
     warnings: list[str] = []
     page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
-    session_id = fill_contact(page, demo, db_path)
-    go_to(page, "Admin", "Roles, permissions, cache, metrics")
+    session_id = fill_contact(page, app, shared_db_path)
+    go_to(page, "Admin", "Roles and permissions")
     edit_mirror(page, session_id, GRANT_THROUGH_PATHS)
-    before = contact_row(db_path, session_id)
+    before = contact_row(shared_db_path, session_id)
 
     reload_and_wait(page)
 
@@ -203,9 +180,9 @@ def test_mirror_edited_to_hold_paths_outside_the_user_roots_is_dropped_and_grant
     assert [w for w in warnings if w.startswith("st-session-guard:")] == [
         "st-session-guard: deleting the stored mirror of this session (malformed)"
     ]
-    assert contact_row(db_path, session_id) == before
-    assert_unprivileged(db_path, session_id)
-    assert FOREIGN_USER.encode() not in database_bytes(db_path)
+    assert contact_row(shared_db_path, session_id) == before
+    assert_unprivileged(shared_db_path, session_id)
+    assert FOREIGN_USER.encode() not in database_bytes(shared_db_path)
     # The mirror is rebuilt from the server, with nothing but user-editable roots.
     wait_until(lambda: (read_mirror(page) or {}).get("forms", {}).get("contact", {}).get("name")
                == "Ada Lovelace", 15, "the rebuilt mirror")
@@ -330,29 +307,29 @@ def forge_message(frame: Frame, session_id: str, build: str, data_type: str) -> 
 
 
 def test_forged_component_messages_are_dropped_with_a_warning_and_change_nothing(
-    stsg_page: Page, demo: StreamlitServer, db_path: Path
+    stsg_page: Page, app: StreamlitServer, shared_db_path: Path
 ) -> None:
     page = stsg_page
-    session_id = fill_contact(page, demo, db_path)
-    before = contact_row(db_path, session_id)
+    session_id = fill_contact(page, app, shared_db_path)
+    before = contact_row(shared_db_path, session_id)
 
     for build, data_type, warning in FORGERIES:
-        seen = demo.log().count(warning)
+        seen = app.log().count(warning)
         forge_message(guard_frame(page), session_id, build, data_type)
-        wait_until(partial(logged_more, demo, warning, seen), 60, f"the warning {warning!r}")
+        wait_until(partial(logged_more, app, warning, seen), 60, f"the warning {warning!r}")
         wait_for_run(page)
         expect(page.get_by_test_id("stException")).to_have_count(0)
         expect(page.locator(".st-key-name input")).to_have_value("Ada Lovelace")
 
-    assert contact_row(db_path, session_id) == before
+    assert contact_row(shared_db_path, session_id) == before
     # The app runs on: a later edit still reaches the database of record.
     commit_text(page, "name", "Ada King")
-    wait_until(lambda: stored_value(db_path, session_id, NAME) == "Ada King", 15, "the later write")
-    assert stored_value(db_path, session_id, EMAIL) == "ada@example.org"
-    assert_unprivileged(db_path, session_id)
-    assert FOREIGN_USER.encode() not in database_bytes(db_path)
-    assert b"Mallory" not in database_bytes(db_path)
-    go_to(page, "Admin", "Roles, permissions, cache, metrics")
+    wait_until(lambda: stored_value(shared_db_path, session_id, NAME) == "Ada King", 15, "the later write")
+    assert stored_value(shared_db_path, session_id, EMAIL) == "ada@example.org"
+    assert_unprivileged(shared_db_path, session_id)
+    assert FOREIGN_USER.encode() not in database_bytes(shared_db_path)
+    assert b"Mallory" not in database_bytes(shared_db_path)
+    go_to(page, "Admin", "Roles and permissions")
     expect_no_admin_rights(page)
 
 
@@ -365,28 +342,33 @@ NESTED_10000 = (
 DEPTH_WARNING = "dropped a browser message: nested deeper than 32"
 
 
+def read_the_nested_message(log: str) -> bool:
+    return DEPTH_WARNING in log or "RecursionError" in log
+
+
 def test_a_message_nested_10000_deep_leaves_the_stored_session_intact_and_a_reload_recovers_the_tab(
-    stsg_page: Page, demo: StreamlitServer, db_path: Path
+    stsg_page: Page, app: StreamlitServer, shared_db_path: Path
 ) -> None:
     page = stsg_page
-    session_id = fill_contact(page, demo, db_path)
-    before = contact_row(db_path, session_id)
+    session_id = fill_contact(page, app, shared_db_path)
+    before = contact_row(shared_db_path, session_id)
 
+    start = len(app.log())  # the server is shared: read only what this test made it log
     forge_message(guard_frame(page), session_id, NESTED_10000, "text")
-    wait_until(lambda: DEPTH_WARNING in demo.log() or "RecursionError" in demo.log(), 30,
+    wait_until(lambda: read_the_nested_message(app.log()[start:]), 30,
                "the server to read the message")
     wait_for_run(page)
 
-    assert contact_row(db_path, session_id) == before
+    assert contact_row(shared_db_path, session_id) == before
     reload_and_wait(page)
     expect(page.get_by_role("heading", level=1)).to_have_text("Contact form")
     expect(page.locator(".st-key-name input")).to_have_value("Ada Lovelace")
     expect(page.get_by_test_id("stException")).to_have_count(0)
     commit_text(page, "name", "Ada King")
-    wait_until(lambda: stored_value(db_path, session_id, NAME) == "Ada King", 15, "the later write")
-    assert stored_value(db_path, session_id, EMAIL) == "ada@example.org"
-    assert_unprivileged(db_path, session_id)
-    assert b"Mallory" not in database_bytes(db_path)
+    wait_until(lambda: stored_value(shared_db_path, session_id, NAME) == "Ada King", 15, "the later write")
+    assert stored_value(shared_db_path, session_id, EMAIL) == "ada@example.org"
+    assert_unprivileged(shared_db_path, session_id)
+    assert b"Mallory" not in database_bytes(shared_db_path)
 
 
 @pytest.mark.xfail(
@@ -397,21 +379,22 @@ def test_a_message_nested_10000_deep_leaves_the_stored_session_intact_and_a_relo
     "nothing, until it is reloaded",
 )
 def test_a_message_nested_10000_deep_is_dropped_with_a_warning_and_the_tab_runs_on(
-    stsg_page: Page, demo: StreamlitServer, db_path: Path
+    stsg_page: Page, app: StreamlitServer, shared_db_path: Path
 ) -> None:
     page = stsg_page
-    session_id = fill_contact(page, demo, db_path)
+    session_id = fill_contact(page, app, shared_db_path)
 
+    start = len(app.log())  # the server is shared: read only what this test made it log
     forge_message(guard_frame(page), session_id, NESTED_10000, "text")
-    wait_until(lambda: DEPTH_WARNING in demo.log() or "RecursionError" in demo.log(), 30,
+    wait_until(lambda: read_the_nested_message(app.log()[start:]), 30,
                "the server to read the message")
     wait_for_run(page)
 
     expect(page.get_by_test_id("stException")).to_have_count(0, timeout=2_000)
-    assert DEPTH_WARNING in demo.log()
+    assert DEPTH_WARNING in app.log()[start:]
     commit_text(page, "name", "Ada King")
-    wait_until(lambda: stored_value(db_path, session_id, NAME) == "Ada King", 15, "the later write")
-    assert_unprivileged(db_path, session_id)
+    wait_until(lambda: stored_value(shared_db_path, session_id, NAME) == "Ada King", 15, "the later write")
+    assert_unprivileged(shared_db_path, session_id)
 
 
 # -- the session cookie: forged, cut short, replayed ---------------------------------------------
@@ -422,14 +405,13 @@ def open_with_cookie(browser: Browser, server: StreamlitServer, token: str) -> P
     context = browser.new_context()
     context.add_cookies([{"name": "stsg", "value": token, "url": server.url}])
     page = context.new_page()
-    page.goto(server.url)
-    wait_for_run(page)
+    open_app(page, server)
     return page
 
 
 def expect_fresh_session(page: Page, refused_token: str) -> str:
     """The tab got a new, empty, unprivileged session; returns its id."""
-    expect(page.get_by_role("heading", level=1)).to_have_text("st-session-guard")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Home")
     expect(page.get_by_test_id("stException")).to_have_count(0)
     go_to(page, "Forms", "Contact form")
     expect(page.locator(".st-key-name input")).to_have_value("")
@@ -440,9 +422,9 @@ def expect_fresh_session(page: Page, refused_token: str) -> str:
 
 
 def test_a_forged_or_truncated_cookie_naming_a_real_session_starts_a_fresh_session(
-    stsg_page: Page, stsg_browser: Browser, demo: StreamlitServer, db_path: Path
+    stsg_page: Page, stsg_browser: Browser, app: StreamlitServer, shared_db_path: Path
 ) -> None:
-    victim = fill_contact(stsg_page, demo, db_path)
+    victim = fill_contact(stsg_page, app, shared_db_path)
     token = session_token(stsg_page.context)
     session_id, issued, mac = token.split(".")
     forged = [
@@ -452,25 +434,25 @@ def test_a_forged_or_truncated_cookie_naming_a_real_session_starts_a_fresh_sessi
         f"{session_id}.{issued}",  # no signature at all
         session_id,  # the bare id
     ]
-    before = contact_row(db_path, victim)
+    before = contact_row(shared_db_path, victim)
 
     for bad in forged:
-        refused = demo.log().count("refused a session cookie")
-        page = open_with_cookie(stsg_browser, demo, bad)
+        refused = app.log().count("refused a session cookie")
+        page = open_with_cookie(stsg_browser, app, bad)
         fresh_id = expect_fresh_session(page, bad)
-        assert demo.log().count("refused a session cookie") > refused
+        assert app.log().count("refused a session cookie") > refused
         assert fresh_id != victim
         page.context.close()
 
-    assert contact_row(db_path, victim) == before
-    assert_unprivileged(db_path, victim)
+    assert contact_row(shared_db_path, victim) == before
+    assert_unprivileged(shared_db_path, victim)
     # The victim's own tab still has everything.
     reload_and_wait(stsg_page)
     expect(stsg_page.locator(".st-key-name input")).to_have_value("Ada Lovelace")
 
 
-def expires_at(db_path: Path, session_id: str) -> datetime:
-    with sqlite3.connect(db_path) as connection:
+def expires_at(shared_db_path: Path, session_id: str) -> datetime:
+    with sqlite3.connect(shared_db_path) as connection:
         (text,) = connection.execute(
             "SELECT expires_at FROM stsg_sessions WHERE session_id = ?", (session_id,)
         ).fetchone()
@@ -483,7 +465,7 @@ def test_a_cookie_replayed_after_the_session_timeout_starts_a_fresh_session(
     app_env: dict[str, str], db_path: Path,
 ) -> None:
     timeout = 4
-    server = streamlit_server(DEMO, env={**app_env, "SESSION_TIMEOUT": str(timeout)})
+    server = streamlit_server(APP, env={**app_env, "SESSION_TIMEOUT": str(timeout)})
     old = fill_contact(stsg_page, server, db_path)
     token = session_token(stsg_page.context)
     issued = int(token.split(".")[1])
@@ -506,19 +488,21 @@ def test_a_cookie_replayed_after_the_session_timeout_starts_a_fresh_session(
 
 
 def test_a_cookie_whose_session_expired_in_the_database_starts_a_fresh_session(
-    stsg_page: Page, stsg_browser: Browser, demo: StreamlitServer, db_path: Path
+    stsg_page: Page, stsg_browser: Browser, streamlit_server: Callable[..., StreamlitServer],
+    app_env: dict[str, str], db_path: Path,
 ) -> None:
-    old = fill_contact(stsg_page, demo, db_path)
+    server = streamlit_server(APP, env=app_env)  # its own: the test stops it
+    old = fill_contact(stsg_page, server, db_path)
     token = session_token(stsg_page.context)
     stsg_page.context.close()
-    demo.stop()  # written at exit; from now on only the database speaks for the session
+    server.stop()  # written at exit; from now on only the database speaks for the session
     with sqlite3.connect(db_path) as connection:
         past = (datetime.now(timezone.utc) - timedelta(minutes=1)).replace(tzinfo=None)
         connection.execute("UPDATE stsg_sessions SET expires_at = ? WHERE session_id = ?",
                            (past.isoformat(sep=" "), old))
-    demo.start()
+    server.start()
 
-    page = open_with_cookie(stsg_browser, demo, token)
+    page = open_with_cookie(stsg_browser, server, token)
 
     fresh_id = expect_fresh_session(page, token)
     assert stored_value(db_path, old, NAME) == "Ada Lovelace"
@@ -529,8 +513,7 @@ def test_a_cookie_whose_session_expired_in_the_database_starts_a_fresh_session(
 
 def log_in_after_typing(page: Page, server: StreamlitServer, db_path: Path) -> tuple[str, str]:
     """Name typed and stored, then "Log in"; returns the cookie from before and from after it."""
-    page.goto(server.url)
-    wait_for_run(page)
+    open_app(page, server)
     commit_text(page, "name", "Ada Lovelace")
     old_token = session_token(page.context)
     old_id = old_token.split(".")[0]

@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from playwright.sync_api import Page, expect
 
-from st_session_guard.testing import StreamlitServer, reload_and_wait, wait_for_run
+from st_session_guard.testing import StreamlitServer, reload_and_wait
 
-from .test_refresh_recovery import commit_text, open_page, pick_option, widget
+from .conftest import commit_field, cookie_session_id, open_app, pick_option, shared_app, widget
+
+APP = Path(__file__).with_name("two_tabs_app.py")
+app = shared_app(APP)
 
 
 def test_two_tabs_keep_each_others_edits_and_the_later_edit_wins(
-    stsg_page: Page, demo: StreamlitServer
+    stsg_page: Page, app: StreamlitServer
 ) -> None:
     first = stsg_page
-    open_page(first, demo, "Forms")
+    open_app(first, app)
+    session_id = cookie_session_id(first)  # the second tab opens with it: the same session
     second = first.context.new_page()
-    second.goto(demo.url)
-    wait_for_run(second)
-    expect(second.get_by_role("heading", level=1)).to_have_text("Contact form")
+    open_app(second, app)
+    assert cookie_session_id(second) == session_id
 
-    commit_text(first, "name", "Typed in the first tab")
-    commit_text(second, "email", "second@example.org")
+    commit_field(first, "name", "Typed in the first tab")
+    commit_field(second, "email", "second@example.org")
 
     expect(widget(first, "email").locator("input")).to_have_value("second@example.org")
     expect(widget(second, "name").locator("input")).to_have_value("Typed in the first tab")

@@ -4,7 +4,8 @@ Installed with the package (entry point ``pytest11``); its fixtures are
 inert until a test asks for them, and Playwright is imported only then.
 
 - ``streamlit_server``: a factory; ``streamlit_server("app.py", env={...})``
-  starts ``streamlit run`` on a free port and waits for its health check.
+  starts ``streamlit run`` on a free port and waits for its health check;
+  ``streamlit_module_server`` does the same for servers a test module shares.
 - ``stsg_browser`` / ``stsg_page``: Chromium through Playwright — a
   Playwright-installed browser first, else the system's ``chromium``.
 - ``wait_for_run(page)``, ``reload_and_wait(page)``, ``read_mirror(page)``.
@@ -122,20 +123,47 @@ class StreamlitServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-@pytest.fixture
-def streamlit_server(tmp_path: Path) -> Iterator[Callable[..., StreamlitServer]]:
-    """Factory: ``streamlit_server(script, env=None, cwd=None)`` -> a started server."""
+@contextlib.contextmanager
+def _server_factory(workdir: Path) -> Iterator[Callable[..., StreamlitServer]]:
+    """``start(script, env=None, cwd=None, port=None)`` -> a started server; all stopped on exit."""
     servers: list[StreamlitServer] = []
 
     def start(script: str | Path, env: Mapping[str, str] | None = None, cwd: Path | None = None,
               port: int | None = None) -> StreamlitServer:
-        server = StreamlitServer(Path(script).resolve(), cwd or tmp_path, env or {}, port)
+        server = StreamlitServer(Path(script).resolve(), cwd or workdir, env or {}, port)
         servers.append(server.start())
         return server
 
-    yield start
-    for server in servers:
-        server.stop()
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.stop()
+
+
+@pytest.fixture
+def streamlit_server(tmp_path: Path) -> Iterator[Callable[..., StreamlitServer]]:
+    """Factory: ``streamlit_server(script, env=None, cwd=None)`` -> a server for this test only.
+
+    For a test that stops, kills or restarts its server, or needs an empty database.
+    """
+    with _server_factory(tmp_path) as start:
+        yield start
+
+
+@pytest.fixture(scope="module")
+def streamlit_module_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Callable[..., StreamlitServer]]:
+    """Factory like ``streamlit_server``, but its servers run until the test module ends.
+
+    Shared by the module's tests, so a test must not stop it, and must tell its
+    own session apart from the others' (by id: ``stsg_page`` gives each test a
+    fresh browser context, hence a fresh cookie and session) and its own log
+    lines (``server.log()[start:]``, with ``start`` taken when the test began).
+    """
+    with _server_factory(tmp_path_factory.mktemp("streamlit")) as start:
+        yield start
 
 
 def launch_chromium(playwright: Any) -> Browser:

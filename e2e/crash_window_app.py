@@ -1,0 +1,12 @@
+"""A text field and a selectbox, wrapped: the crash-window tests' app."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import st_session_guard as sg
+
+sg.bootstrap_session()
+st.title("Contact form")
+sg.text_input("Name", key="name", form_id="contact")
+sg.selectbox("Plan", ["free", "pro", "team"], key="plan", form_id="contact")
