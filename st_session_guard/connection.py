@@ -8,8 +8,7 @@ from typing import Final
 
 import streamlit as st
 
-from .protocol import CookieSpec
-from .records import Path
+from .protocol import CookieSpec, Path
 
 CONNECTION_KEY: Final = "_stsg_connection"
 

@@ -14,11 +14,10 @@ from typing import Final
 from .forms import Forms
 from .history import ABSENT, FormHistory
 from .page_history import PageHistory
-from .records import JSON, Change, Path
+from .protocol import Path
+from .records import JSON, Change
 from .timestamps import iso, parse_time
 from .values import decode
-
-PATH_ROOTS: Final = ("page", "navigation", "forms", "form_meta", "snapshots")
 
 _IMMUTABLE: Final = frozenset({str, int, float, bool, type(None)})
 """Value types that need no defensive copy."""

@@ -16,10 +16,9 @@ from typing import Any
 
 from .clock import utcnow
 from .history import ABSENT, FormHistory, FormSnapshot, UndoStep
+from .protocol import Path
+from .records import JSON
 from .values import decode
-
-Path = tuple[str, ...]
-JSON = Any
 
 
 @dataclass

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from .metrics import SessionMetrics
+from .protocol import Path
 
-Path = tuple[str, ...]
 JSON = Any
 
 

@@ -28,17 +28,18 @@ from typing import Any, TypeVar, cast
 from . import jsontext
 from .cache_keys import CacheKeys
 from .clock import now_ms, utcnow
-from .editable import PATH_ROOTS, EditableState
+from .editable import EditableState
 from .forms import FormState
 from .history import MAX_UNDO, FormSnapshot
 from .metrics import SessionMetrics
 from .page_history import MAX_HISTORY, NavigationEntry
-from .records import JSON, Change, Path, StoredState
-from .stored_state import SCHEMA_VERSION, UnsupportedSchema, rebuild, state_of, stored_of
+from .protocol import SCHEMA_VERSION, Path
+from .records import JSON, Change, StoredState
+from .stored_state import UnsupportedSchema, rebuild, state_of, stored_of
 from .values import decode, encode
 
 __all__ = [
-    "JSON", "MAX_HISTORY", "MAX_UNDO", "PATH_ROOTS", "SCHEMA_VERSION", "Change", "FormSnapshot",
+    "JSON", "MAX_HISTORY", "MAX_UNDO", "SCHEMA_VERSION", "Change", "FormSnapshot",
     "FormState", "NavigationEntry", "Path", "SessionMetrics", "StoredState", "UnsupportedSchema",
     "UserSession", "new_session_id", "next_revision",
 ]

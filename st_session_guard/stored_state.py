@@ -1,6 +1,6 @@
 """A session as the database stores it: the layout of its state column, and back.
 
-The layout is versioned (``SCHEMA_VERSION``); ``migrations`` brings rows of
+The layout is versioned (``SCHEMA_VERSION``); ``protocol.upgrade_state`` brings rows of
 older layouts up to it. The session's user-editable paths are stored as
 the ``Change`` records the browser mirror receives, so a restore does not
 tell the two apart.
@@ -9,21 +9,17 @@ tell the two apart.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Final, cast
+from typing import TYPE_CHECKING, cast
 
 from . import jsontext
 from .cache_keys import CacheKeys
 from .metrics import SessionMetrics
-from .migrations import upgrade
+from .protocol import SCHEMA_VERSION, upgrade_state
 from .records import JSON, Change, StoredState
 from .timestamps import parse_time
 
 if TYPE_CHECKING:
     from .session import UserSession
-
-SCHEMA_VERSION: Final = 2
-"""Version of the stored state layout; ``migrations`` brings older ones up to it."""
-
 
 class UnsupportedSchema(ValueError):
     """Stored state written by a layout this release cannot read."""
@@ -75,7 +71,7 @@ def stored_of(session: UserSession) -> StoredState:
 
 def rebuild(cls: type[UserSession], raw: Mapping[str, JSON]) -> UserSession:
     """The session ``raw`` stores; ``UnsupportedSchema`` for a layout from another release."""
-    raw = upgrade(raw)
+    raw = upgrade_state(raw)
     if raw.get("schema") != SCHEMA_VERSION:
         raise UnsupportedSchema(f"stored session schema {raw.get('schema')!r} is not {SCHEMA_VERSION}")
     session = cls.unrevisioned(str(raw["session_id"]), raw.get("user_id"), "home")

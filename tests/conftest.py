@@ -13,10 +13,16 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import settings
 from support import Outage, PostgresSchemas
 
 from st_session_guard.database import DatabaseManager
 from st_session_guard.persistence import SessionPersistenceEngine
+
+# Property tests judge properties, never speed: a shared two-core machine makes
+# any per-example deadline a coin toss.
+settings.register_profile("stsg", deadline=None)
+settings.load_profile("stsg")
 
 
 @pytest.fixture(scope="session")

@@ -91,7 +91,7 @@ def test_expiry_compares_as_time_across_zones(db: DatabaseManager) -> None:
     assert live == ["future"]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.datetimes(timezones=st.sampled_from(
     [None, timezone.utc, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(hours=-8))]
 )))

@@ -45,7 +45,6 @@ def edited(changes: list[tuple[str, Any]]) -> UserSession:
 # -- properties ----------------------------------------------------------------
 
 
-@settings(deadline=None)  # timing on a shared machine is no property
 @given(edits, st.integers(min_value=1, max_value=20))
 def test_undo_then_redo_is_the_identity_on_form_data(changes: list[tuple[str, Any]], steps: int) -> None:
     session = edited(changes)
@@ -59,7 +58,6 @@ def test_undo_then_redo_is_the_identity_on_form_data(changes: list[tuple[str, An
     assert not session.can_redo("form")
 
 
-@settings(deadline=None)  # timing on a shared machine is no property
 @given(edits, field_names, json_values)
 def test_undo_takes_back_exactly_the_last_change(
     changes: list[tuple[str, Any]], name: str, value: Any
@@ -71,7 +69,6 @@ def test_undo_takes_back_exactly_the_last_change(
     assert form_data(session) == before
 
 
-@settings(deadline=None)  # timing on a shared machine is no property
 @given(edits, edits)
 def test_restoring_a_snapshot_gives_exactly_its_data(
     first: list[tuple[str, Any]], then: list[tuple[str, Any]]
@@ -138,7 +135,7 @@ def apply(session: UserSession, operation: tuple[Any, ...]) -> None:
         session.invalidate_cache_keys(args[0])
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(operations)
 def test_to_dict_and_from_dict_round_trip_through_json(ops: list[tuple[Any, ...]]) -> None:
     session = UserSession(user_id="u")
@@ -163,7 +160,7 @@ def test_to_dict_and_from_dict_round_trip_through_json(ops: list[tuple[Any, ...]
     assert not restored.can_undo("form")
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150)
 @given(operations)
 def test_a_write_stores_each_path_as_the_mirror_receives_it(ops: list[tuple[Any, ...]]) -> None:
     """A write encodes straight from the session's objects (dataclasses, datetimes) where the
