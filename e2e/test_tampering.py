@@ -573,13 +573,6 @@ def test_rotating_the_id_on_login_keeps_the_data_and_the_old_cookie_restores_not
     assert old_row_is_dead(db_path, old_id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rotate_session_id() leaves the old row expired, and cleanup_expired_sessions() then "
-    "deletes it; a validly signed cookie naming an id the database does not know at all is taken "
-    "up under that same id (manager._open_session, for a server that died before its first "
-    "write), so the old id comes back to life, empty, while its cookie is still within its age",
-)
 def test_a_cookie_from_before_login_never_gets_its_old_id_back_even_after_cleanup(
     stsg_page: Page, stsg_browser: Browser, streamlit_server: Callable[..., StreamlitServer],
     app_env: dict[str, str], db_path: Path,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     from .manager import bootstrap_session, get_current_session
-    from .navigation import navigation
+    from .pages import navigation
     from .session import FormSnapshot, FormState, NavigationEntry, SessionMetrics, UserSession
     from .session_manager import (
         SessionManager,
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 _HOMES: Final = {
     "bootstrap_session": "manager",
     "get_current_session": "manager",
-    "navigation": "navigation",
+    "navigation": "pages",
     **dict.fromkeys(
         ["FormSnapshot", "FormState", "NavigationEntry", "SessionMetrics", "UserSession"], "session"
     ),

@@ -25,7 +25,18 @@ def test_every_public_name_is_there_on_first_use() -> None:
         "print(before, callable(sg.text_input), sg.navigation.__module__, sg.UserSession.__name__,"
         " sorted(dir(sg)) == sorted(set(dir(sg)) | set(sg.__all__)))"
     )
-    assert run_python(code) == "False True st_session_guard.navigation UserSession True"
+    assert run_python(code) == "False True st_session_guard.pages UserSession True"
+
+
+def test_a_submodule_imported_first_hides_no_public_name() -> None:
+    code = (
+        "import importlib, pkgutil, st_session_guard as sg\n"
+        "for module in pkgutil.iter_modules(sg.__path__):\n"
+        "    if module.name != 'testing':\n"
+        "        importlib.import_module(f'st_session_guard.{module.name}')\n"
+        "print(sorted(n for n in sg.__all__ if type(getattr(sg, n)).__name__ == 'module'))"
+    )
+    assert run_python(code) == "[]"
 
 
 def test_an_unknown_name_is_an_attribute_error() -> None:
