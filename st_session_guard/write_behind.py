@@ -1,8 +1,8 @@
 """The write-behind scheduler: changes are cheap to make, and reach the database soon and in bulk.
 
 One background thread writes each changed session ``debounce_delay`` seconds
-after its first unwritten change, all sessions due together in one batched,
-revision-guarded upsert (``store``). A database that is down never raises into
+after its first unwritten change, all sessions due together in one
+transaction (``SessionStore.write``). A database that is down never raises into
 the app: sessions stay pending and are retried with backoff. Process exit
 writes what is pending.
 
