@@ -16,10 +16,8 @@ from typing import Any
 
 from .clock import utcnow
 from .history import ABSENT, FormHistory, FormSnapshot, UndoStep
+from .records import JSON, Path
 from .values import decode
-
-Path = tuple[str, ...]
-JSON = Any
 
 
 @dataclass
