@@ -24,6 +24,8 @@ _IMMUTABLE: Final = frozenset({str, int, float, bool, type(None)})
 
 
 class EditableState:
+    """Page history and forms as paths, with the revision at which each path last changed."""
+
     def __init__(self, current_page: str, at: datetime) -> None:
         self.pages = PageHistory(current_page, at)
         self.forms = Forms()

@@ -10,16 +10,15 @@ import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
 from .clock import utcnow
+from .records import JSON
 from .timestamps import iso, parse_time
 from .values import decode
 
 MAX_UNDO: Final = 50
 MAX_SNAPSHOTS: Final = 20
-
-JSON = Any
 
 ABSENT: Final = object()
 """Marks a field that did not exist on one side of an undo step."""

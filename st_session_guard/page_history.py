@@ -8,11 +8,10 @@ from datetime import datetime
 from typing import Any, Final
 
 from .clock import utcnow
+from .records import JSON
 from .timestamps import iso, parse_time
 
 MAX_HISTORY: Final = 100
-
-JSON = Any
 
 
 @dataclass(frozen=True)

@@ -111,3 +111,17 @@ def test_a_cookie_in_use_is_signed_again_before_it_ages_out(workdir: Path) -> No
         assert verify_token(renewed, cookies.signing_secrets(), timeout, now=later) == app.session_state["sid"]
     finally:
         engine.close(timeout=5)
+
+
+def test_the_session_cookie_names_its_session_for_as_long_as_an_idle_session_lives(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SESSION_GUARD_SECRET", "new,old")
+    settings.cache_clear()
+    session_id = new_session_id()
+    cookie = cookies.session_cookie(session_id)
+    assert cookie["name"] == settings().cookie_name
+    assert cookie["max_age"] == int(settings().session_timeout)
+    assert verify_token(cookie["value"], ["new"], settings().session_timeout) == session_id
+    assert not cookies.needs_refresh(cookie, time.time())
+    assert cookies.needs_refresh(cookie, time.time() + 0.3 * settings().session_timeout)
