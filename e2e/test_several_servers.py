@@ -1,7 +1,7 @@
-"""Several servers on one PostgreSQL: no sticky sessions, and no older copy over a newer one.
+"""Several servers on one PostgreSQL: no sticky sessions, and no server's newest field lost.
 
-Two ``streamlit run`` processes of the app beside this file share one schema and no secret
-of their own: both sign cookies with the key stored in the database. Cookies
+Two ``streamlit run`` processes of the app beside this file share one schema and one
+``SESSION_GUARD_SECRET``, as a deployment of several servers must. Cookies
 do not isolate by port, so a tab that moves from server A to server B keeps
 its ``stsg`` cookie; IndexedDB does isolate by origin (host *and* port), so
 on B the guard's mirror is empty and whatever B shows came from the
@@ -55,7 +55,7 @@ def start_app(
         env = {
             "SESSION_GUARD_DATABASE_URL": postgres_url,
             "SESSION_GUARD_DEBOUNCE": str(debounce),
-            "SESSION_GUARD_SECRET": "",  # sign with the key kept in the shared database
+            "SESSION_GUARD_SECRET": "several-servers-secret",
         }
         server = streamlit_server(APP, env=env)
         started.append(server)
@@ -188,7 +188,7 @@ def watched_revisions(url: str, session_id: str) -> Iterator[list[int]]:
         engine.dispose()
 
 
-def test_interleaved_edits_on_two_servers_never_put_an_older_copy_over_a_newer_one(
+def test_interleaved_edits_on_two_servers_keep_each_servers_newest_field(
     stsg_page: Page, start_app: StartApp, postgres_url: str
 ) -> None:
     # A holds its changes for 1.5 s, B for 0.2 s, and B edits twice for each
@@ -215,17 +215,19 @@ def test_interleaved_edits_on_two_servers_never_put_an_older_copy_over_a_newer_o
                                            lambda f: f["email"] == "edit4.2@b.example")
         stored_once(postgres_url, session_id, lambda row: row.revision == b_revision,
                     "B's last write")
-        server_a.stop()  # A writes whatever it still holds, older than B's, before it exits
+        server_a.stop()  # A writes whatever it still holds before it exits
 
     final = stored_sessions(postgres_url).get(session_id)
     assert final is not None, "the session's row is gone"
-    assert final.revision == b_revision
-    assert final.form("contact") == b_form  # the whole session as B holds it
+    assert final.revision >= b_revision
+    # Each field as the server that edited it last holds it: B's email, A's name.
+    assert final.form("contact")["email"] == b_form["email"] == "edit4.2@b.example"
+    assert final.form("contact")["name"] == "Edit 4 on A"
     assert revisions == sorted(revisions), f"a stored revision went back: {revisions}"
     no_exception_shown(page_b)
 
 
-def test_a_late_write_of_an_older_copy_leaves_the_newer_stored_session(
+def test_a_late_write_from_another_server_keeps_the_newer_fields_of_both(
     stsg_page: Page, stsg_browser: Browser, start_app: StartApp, postgres_url: str
 ) -> None:
     server_a = start_app(600.0)  # A writes nothing until it exits
@@ -263,8 +265,8 @@ def test_a_late_write_of_an_older_copy_leaves_the_newer_stored_session(
     rows = stored_sessions(postgres_url)
     assert witness_id in rows, f"A wrote nothing at exit: {server_a.log()}"
     assert rows[witness_id].form("contact")["name"] == "Witness"  # A's exit write did run
-    b_revision, b_form = mirrored_form(page_b, "contact", lambda f: f["name"] == "Newer on B")
-    assert rows[session_id].revision == newer.revision == b_revision
-    assert rows[session_id].form("contact") == newer.form("contact") == b_form
-    assert rows[session_id].form("contact").get("email") != "older@a.example"
+    assert rows[session_id].revision >= newer.revision
+    # B's newer name stays; A's email, an edit B never made, lands beside it.
+    assert rows[session_id].form("contact")["name"] == "Newer on B"
+    assert rows[session_id].form("contact")["email"] == "older@a.example"
     no_exception_shown(page_b)

@@ -38,7 +38,17 @@ a tab in use keeps its session for as long as it is used, not a timeout past its
 
 def signing_secrets() -> tuple[str, ...]:
     """The secrets that sign (the first) and verify (all) session cookies."""
-    return settings().secrets or (kept_key(KEY_FILE.resolve()),)
+    if settings().secrets:
+        return settings().secrets
+    if not settings().database_url.startswith("sqlite"):
+        _warn_unshared_key()
+    return (kept_key(KEY_FILE.resolve()),)
+
+
+@functools.cache
+def _warn_unshared_key() -> None:
+    logger.warning("st-session-guard: no SESSION_GUARD_SECRET set with a shared database; every "
+                   "server signs with a key of its own, so set the same secret on all of them")
 
 
 @functools.cache

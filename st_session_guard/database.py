@@ -1,4 +1,4 @@
-"""The connection to the database of record: one engine, the schema, health and the stored secret.
+"""The connection to the database of record: one engine, the schema and health.
 
 SQLite (the default, one server) and PostgreSQL (several servers sharing one
 database) are both first-class. What differs between them is set up here
@@ -92,7 +92,6 @@ class DatabaseManager:
         )
         self._schema_lock = threading.Lock()
         self._schema_ready = False
-        self._secret: str | None = None
         self._last_write_failed = False
 
     # -- engines ---------------------------------------------------------
@@ -283,23 +282,6 @@ class DatabaseManager:
             self.engine.dispose()
             self._file_identity = None
             self._schema_ready = False
-
-    # -- secret ----------------------------------------------------------
-
-    def get_secret(self) -> str:
-        """The cookie-signing key kept in the database, generated the first time it is asked for.
-
-        Insert-if-absent and read back in one transaction, so every server
-        sharing the database ends up with the one key that landed first.
-        Prefer ``Settings.secret`` when the deployment sets one.
-        """
-        if self._secret is None:
-            with self.write() as connection:
-                self._insert_absent(connection, "secret", secrets.token_urlsafe(32))
-                value = self._meta_value(connection, "secret")
-            assert value is not None
-            self._secret = value
-        return self._secret
 
     def dispose(self) -> None:
         """Close every pooled connection; the manager can still be used, reconnecting as needed."""

@@ -7,7 +7,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -65,7 +64,7 @@ def test_two_processes_creating_the_schema_at_once_both_succeed(
         print("ready", flush=True)
         sys.stdin.readline()
         manager.ensure_schema()
-        print(manager.get_secret())
+        print(manager.schema_version())
         """
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -86,28 +85,13 @@ def test_two_processes_creating_the_schema_at_once_both_succeed(
         assert process.stdin is not None
         process.stdin.write("go\n")
         process.stdin.flush()
-    secrets_seen = set()
+    versions_seen = set()
     for process in processes:
         out, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
-        secrets_seen.add(out.strip())
-    assert secrets_seen == {db.get_secret()}
+        versions_seen.add(out.strip())
+    assert versions_seen == {str(DB_SCHEMA_VERSION)}
     assert db.schema_version() == DB_SCHEMA_VERSION
-
-
-def test_secret_is_generated_once_and_shared_by_every_manager(make_db: MakeDb) -> None:
-    managers = [make_db() for _ in range(4)]
-    for manager in managers:
-        manager.ensure_schema()
-    seen: list[str] = []
-    threads = [threading.Thread(target=lambda m=m: seen.append(m.get_secret())) for m in managers]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert len(seen) == 4 and len(set(seen)) == 1
-    assert len(seen[0]) >= 40
-    assert make_db().get_secret() == seen[0]
 
 
 def test_health_check_is_true_for_a_working_database(db: DatabaseManager) -> None:
@@ -123,8 +107,6 @@ def test_health_check_is_false_when_the_database_cannot_be_reached(
         unreachable = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/test"
     manager = make_db(unreachable, connect_timeout=1)
     assert manager.health_check() is False
-    with pytest.raises(DBAPIError):
-        manager.get_secret()
 
 
 def test_health_check_stays_false_after_a_failed_write_until_writes_work_again(
