@@ -84,6 +84,8 @@ class EditableState:
         if change.revision <= self.revisions.get(change.path, 0):
             return False
         if change.deleted:
+            if change.path[0] not in ("forms", "form_meta", "snapshots"):
+                raise ValueError(f"{list(change.path)} always holds a value; it cannot be deleted")
             self.forms.delete(change.path)
         else:
             self._decode(change.path, change.value)
