@@ -257,9 +257,9 @@ def test_a_value_planted_a_century_ahead_yields_to_the_users_next_commit() -> No
 def test_a_deletion_of_the_page_or_the_history_is_dropped_with_a_warning(caplog: Any) -> None:
     session = fresh()
     page, history = session.current_page, session.navigation_history
-    now = time.time_ns() // 1_000_000
-    outcome = apply_changes(session, [Change(("page",), None, now, True),
-                                      Change(("navigation",), None, now, True)])
+    newer = session.revision + 1  # newer than anything the session holds
+    outcome = apply_changes(session, [Change(("page",), None, newer, True),
+                                      Change(("navigation",), None, newer, True)])
     assert (outcome.applied, outcome.dropped) == (0, 2)
     assert (session.current_page, session.navigation_history) == (page, history)
     assert "cannot be deleted" in caplog.text
