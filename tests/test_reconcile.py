@@ -20,6 +20,7 @@ from st_session_guard.protocol import (
 )
 from st_session_guard.reconcile import apply_changes, as_change, restore_from_browser
 from st_session_guard.session import Change, UserSession
+from st_session_guard.values import decode
 
 LIMITS = Limits()
 NOW_MS = time.time_ns() // 1_000_000
@@ -95,7 +96,8 @@ def test_the_newest_revision_of_each_field_wins(changes: list[Change], rng: Any)
         newest = max(c.revision for c in changes if c.path == path)
         winners = [c.value for c in changes if c.path == path and c.revision == newest]
         assert session.path_revision(path) == newest
-        assert session.get_form_state(path[1]).data[path[2]] in winners
+        # The form's data is decoded: a value comes back as the type it was stored from.
+        assert session.get_form_state(path[1]).data[path[2]] in [decode(w) for w in winners]
 
 
 raw_paths = st.lists(
