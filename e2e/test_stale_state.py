@@ -73,14 +73,14 @@ def fill_version_1_then_deploy_version_2(page: Page, server: StreamlitServer, db
     open_app(page, server)
     fill_version_1(page)
     (session_id,) = wait_until(lambda: list(session_rows(db_path)), 15, "the session's row")
-    wait_until(lambda: stored_form(db_path, session_id) == FILLED, 15, "every value stored")
+    wait_until(lambda: stored_order(db_path, session_id) == FILLED, 15, "every value stored")
     server.stop()
     server.env["STALE_APP_VERSION"] = "2"
     server.start()
     return session_id
 
 
-def stored_form(db_path: Path, session_id: str) -> dict[str, object]:
+def stored_order(db_path: Path, session_id: str) -> dict[str, object]:
     return {key: stored_value(db_path, session_id, [*ORDER, key]) for key in FILLED}
 
 
