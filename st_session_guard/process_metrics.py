@@ -156,6 +156,8 @@ def serve_openmetrics(port: int, address: str = "127.0.0.1") -> ThreadingHTTPSer
 
     Idempotent per address and port, so a script that calls it on every run
     starts one server. Port 0 picks a free port (``server.server_port``).
+    Raises ``OSError`` when another process holds the port: several servers
+    on one host each need a port of their own.
     """
     with _servers_lock:
         server = _servers.get((address, port))
