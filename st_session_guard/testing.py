@@ -100,8 +100,8 @@ class StreamlitServer:
     def url_for(self, page: str) -> str:
         """The URL of one page of a multipage app.
 
-        ``page`` is the page's URL path (``url_path=`` of ``st.Page``, or
-        ``sg.navigation``'s page name), or its script (``"settings.py"``,
+        ``page`` is the page's URL path (``url_path=`` of ``st.Page``: the
+        name ``sg.navigation`` records), or its script (``"settings.py"``,
         ``"pages/2_Settings.py"``), whose URL path Streamlit infers as it does
         for ``st.Page`` and the ``pages/`` folder. ``""`` is the default page.
         """
