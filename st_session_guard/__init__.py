@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from .manager import bootstrap_session, get_current_session
     from .pages import navigation
+    from .process_metrics import openmetrics, serve_openmetrics
     from .session import FormSnapshot, FormState, NavigationEntry, SessionMetrics, UserSession
     from .session_manager import (
         SessionManager,
@@ -45,6 +46,8 @@ _HOMES: Final = {
     "bootstrap_session": "manager",
     "get_current_session": "manager",
     "navigation": "pages",
+    "openmetrics": "process_metrics",
+    "serve_openmetrics": "process_metrics",
     **dict.fromkeys(
         ["FormSnapshot", "FormState", "NavigationEntry", "SessionMetrics", "UserSession"], "session"
     ),
@@ -76,12 +79,14 @@ __all__ = [
     "multiselect",
     "navigation",
     "number_input",
+    "openmetrics",
     "persist_input",
     "radio",
     "rotate_session_id",
     "save_form",
     "select_slider",
     "selectbox",
+    "serve_openmetrics",
     "slider",
     "text_area",
     "text_input",

@@ -2,14 +2,16 @@
 
     st-session-guard cleanup --expired
     st-session-guard cleanup --inactive-days 30
-    st-session-guard inspect SESSION_ID
-    st-session-guard stats [--json]
+    st-session-guard inspect SESSION_ID [--raw]
+    st-session-guard stats [--format text|json|openmetrics]
     st-session-guard health
 
 The database is the one the app uses: ``--database-url`` if given, else the
 same settings the library reads (``SESSION_GUARD_DATABASE_URL``, then
 ``[session_guard]`` in ``.streamlit/secrets.toml`` of the working directory,
-then the SQLite file under ``.st_session_guard/``).
+then the SQLite file under ``.st_session_guard/``). The command never creates
+it: a database that is not there, or holds none of our tables, is a failure
+naming where it looked.
 
 Exit codes suit cron and monitoring: 0 done (or healthy), 1 failed, not
 found or unhealthy, 2 wrong usage. Results go to stdout, messages and
@@ -18,20 +20,27 @@ progress to stderr, so ``inspect`` and ``stats --json`` pipe cleanly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import sqlite3
 import sys
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+import sqlalchemy
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from . import queries
+from . import queries, stored_view
 from .config import resolve_settings
 from .database import DatabaseManager, describe_error
+from .models import sessions
+from .openmetrics_text import gauge, labelled_gauge, render
 from .persistence import CLEANUP_BATCH, SessionPersistenceEngine
 
 EXIT_FAILURE = 1
@@ -56,20 +65,67 @@ class Store:
 
     @property
     def db(self) -> DatabaseManager:
+        """The app's database, opened only once it is known to be there with our tables in it.
+
+        Raises ``DBAPIError`` when a database server does not answer.
+        """
         if self._db is None:
+            url = self.url
             try:
-                self._db = DatabaseManager(
-                    self.url, connect_timeout=self.timeout, busy_timeout=self.timeout
-                )
+                parsed = make_url(url)
+                sqlite_file = _sqlite_file(parsed)
+                if sqlite_file is not None:
+                    _require_sqlite_tables(sqlite_file, self.timeout)
+                self._db = DatabaseManager(url, connect_timeout=self.timeout, busy_timeout=self.timeout)
             except (ArgumentError, ValueError) as error:
                 raise click.UsageError(f"bad database URL: {error}") from error
             except (ImportError, OSError) as error:  # missing driver, unusable SQLite path
                 fail(f"cannot open the database: {error}")
+            if sqlite_file is None:
+                _require_tables(self._db, parsed.render_as_string(hide_password=True))
         return self._db
 
     def close(self) -> None:
         if self._db is not None:
             self._db.dispose()
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The file a SQLite URL names (relative to the working directory); None for other databases."""
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:" \
+            or database.startswith("file:") or url.query.get("mode") == "memory":
+        return None
+    return Path(database).expanduser().absolute()
+
+
+def _require_sqlite_tables(path: Path, timeout: float) -> None:
+    """Fail unless ``path`` is a SQLite database holding our tables; read-only, so it creates nothing."""
+    if not path.is_file():
+        fail(f"no database at {path}: the SQLite file does not exist (check --database-url, "
+             "SESSION_GUARD_DATABASE_URL or the working directory; this command never creates one)")
+    try:
+        reader = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=timeout)
+        with contextlib.closing(reader) as connection:
+            found = connection.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (sessions.name,)
+            ).fetchone()
+    except sqlite3.Error as error:
+        fail(f"cannot read the SQLite database {path}: {error}")
+    if found is None:
+        fail(f"{path} holds no st-session-guard tables (no {sessions.name!r} table): not the app's database?")
+
+
+def _require_tables(db: DatabaseManager, where: str) -> None:
+    """Fail unless the database ``db`` opens holds our tables (looked up, never created).
+
+    Raises ``DBAPIError`` when the database does not answer.
+    """
+    with db.engine.connect() as connection:
+        found = sqlalchemy.inspect(connection).has_table(sessions.name)
+    if not found:
+        fail(f"{where} holds no st-session-guard tables (no {sessions.name!r} table): "
+             "not the app's database, or another schema?")
 
 
 def fail(message: str) -> NoReturn:
@@ -184,21 +240,26 @@ def _run_cleanup(
 
 @main.command()
 @click.argument("session_id")
+@click.option("--raw", is_flag=True, help="Print the state as stored: one JSON document.")
 @click.pass_obj
 @_database_errors_fail
-def inspect(store: Store, session_id: str) -> None:
-    """Print the stored state of SESSION_ID as JSON; exit 1 when it is unknown or expired."""
+def inspect(store: Store, session_id: str, raw: bool) -> None:
+    """Show SESSION_ID: page, history, each form with its values, storage; exit 1 when unknown or expired.
+
+    ``--raw`` prints the stored state as JSON instead, for ``jq`` and bug reports.
+    """
     state = queries.stored_state(store.db, session_id)
     if state is None:
         fail(f"no live session {session_id!r} (unknown, expired or deleted)")
-    click.echo(escape_invisible(json.dumps(state, indent=2, sort_keys=True, ensure_ascii=False)))
+    text = json.dumps(state, indent=2, sort_keys=True, ensure_ascii=False) if raw else stored_view.render(state)
+    click.echo(escape_invisible(text))
 
 
 def escape_invisible(text: str) -> str:
-    """JSON text with every character of an ``_INVISIBLE`` category written as its ``\\u`` escape.
+    """``text`` with every character of an ``_INVISIBLE`` category written as its ``\\u`` escape.
 
     Stored values come from browsers: printed raw, a bidi override or a C1
-    control would reorder or hide what the reader sees. The result is the same JSON.
+    control would reorder or hide what the reader sees. JSON stays the same JSON.
     """
     def escaped(match: re.Match[str]) -> str:
         char = match.group()
@@ -208,14 +269,28 @@ def escape_invisible(text: str) -> str:
 
 
 @main.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["text", "json", "openmetrics"]),
+    default="text",
+    show_default=True,
+    help="openmetrics: the text a Prometheus scrape reads (database figures only).",
+)
 @click.pass_obj
 @_database_errors_fail
-def stats(store: Store, as_json: bool) -> None:
-    """Count sessions, their state sizes, the oldest one and those active in the last hour."""
+def stats(store: Store, output: str) -> None:
+    """Count sessions, their state sizes, the oldest one and those active in the last hour.
+
+    These are the database's figures. Writes pending, write latency, restores
+    and refusals are the app process's own: ``st_session_guard.openmetrics()``.
+    """
     figures = queries.store_stats(store.db)
-    if as_json:
+    if output == "json":
         click.echo(json.dumps(figures.to_json(), indent=2))
+        return
+    if output == "openmetrics":
+        click.echo(_openmetrics(figures), nl=False)
         return
     oldest = (
         f"{figures.oldest_session_id} (created {figures.oldest_created_at:%Y-%m-%d %H:%M:%S} UTC)"
@@ -231,10 +306,27 @@ def stats(store: Store, as_json: bool) -> None:
         ("total state size", f"{figures.total_state_bytes} bytes"),
         ("average state size", f"{figures.avg_state_bytes:.0f} bytes"),
         ("oldest session", oldest),
+        ("writes pending", "n/a (only the app process knows: st_session_guard.openmetrics())"),
     ]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         click.echo(f"{name.ljust(width)}  {value}")
+
+
+def _openmetrics(figures: queries.StoreStats) -> str:
+    prefix = "st_session_guard_stored_"
+    oldest = figures.oldest_created_at.timestamp() if figures.oldest_created_at else 0
+    return render([
+        labelled_gauge(f"{prefix}sessions", "Sessions in the database, live or past their expiry.",
+                       [((("state", "live"),), figures.live), ((("state", "expired"),), figures.expired)]),
+        gauge(f"{prefix}users", "Distinct users among the stored sessions.", figures.users),
+        gauge(f"{prefix}sessions_active_last_hour", "Stored sessions active in the last hour.",
+              figures.active_last_hour),
+        gauge(f"{prefix}state_bytes", "Bytes of stored session state, all sessions together.",
+              figures.total_state_bytes, unit="bytes"),
+        gauge(f"{prefix}oldest_session_created_seconds", "When the oldest stored session was "
+              "created (Unix time; 0 with none).", oldest, unit="seconds"),
+    ])
 
 
 @main.command()
@@ -246,11 +338,11 @@ def health(store: Store) -> None:
     schema is checked under the write lock), so a database that is locked or
     read-only fails here, within --timeout, as it would fail the app.
     """
-    db = store.db
     try:
+        db = store.db
         version = db.schema_version()
     except DBAPIError as error:
-        fail(f"unhealthy: {db.dialect}: {describe_error(error)}")
+        fail(f"unhealthy: {describe_error(error)}")
     if not db.health_check(probe=True):
         fail(f"unhealthy: {db.dialect} database does not answer or takes no writes")
     click.echo(f"healthy: {db.dialect}, schema version {version}")

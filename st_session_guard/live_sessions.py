@@ -19,6 +19,9 @@ class LiveSessions:
         self._lock = threading.Lock()
         self._capacity = capacity
 
+    def __len__(self) -> int:
+        return len(self._sessions)
+
     def get(self, session_id: str) -> UserSession | None:
         with self._lock:
             session = self._sessions.get(session_id)

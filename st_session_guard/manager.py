@@ -22,7 +22,7 @@ from collections.abc import Iterable
 
 import streamlit as st
 
-from . import sync
+from . import process_metrics, sync
 from .connection import CONNECTION_KEY, Connection, get_connection, start_run
 from .cookies import needs_refresh, session_id_from_cookie
 from .live_sessions import live_sessions
@@ -53,7 +53,10 @@ def _open_session(
         live = live_sessions.get(session_id)
         stored = engine.recover_session(session_id)
         if stored is not None:
-            return live if live is not None and stored.revision <= live.revision else adopt(stored)
+            if live is not None and stored.revision <= live.revision:
+                return live
+            process_metrics.count_restore("database")
+            return adopt(stored)
         known = engine.is_known(session_id)
         if known is None and live is not None:
             return live  # the database is down: this process's copy is the newest there is

@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypedDict, TypeGuard
 
+from . import process_metrics
+
 logger = logging.getLogger("st_session_guard")
 
 PROTOCOL_VERSION: Final = 1
@@ -285,6 +287,7 @@ def read_message(raw: object, session_id: str, last_seq: int, limits: Limits) ->
         return _read(raw, session_id, last_seq, limits)
     except Rejected as error:
         logger.warning("st-session-guard: dropped a browser message: %s", error)
+        process_metrics.count_refused_message()
         return None
 
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
+from . import process_metrics
 from .protocol import ChangeMessage, DraftOut, Path, RestoreMessage
 from .session import Change, UserSession, next_revision
 
@@ -74,6 +75,9 @@ def restore_from_browser(
 ) -> Outcome:
     """Merge a ``restore`` message: mirrored changes, then drafts typed over their field as it still is."""
     merged = apply_changes(session, [as_change(change) for change in message["changes"]], excluded)
+    if merged.applied:
+        process_metrics.count_restore("browser")
+    drafts_taken = False
     for draft in message["drafts"]:
         change = _draft_as_change(session, draft, draft_paths)
         if change is None:
@@ -83,6 +87,9 @@ def restore_from_browser(
         merged.dropped += taken.dropped
         if taken.oldest is not None:
             merged.took(taken.oldest)
+            drafts_taken = True
+    if drafts_taken:
+        process_metrics.count_restore("drafts")
     return merged
 
 

@@ -35,7 +35,7 @@ from typing import Any, Final
 import streamlit as st
 from streamlit.elements.lib.form_utils import current_form_id
 
-from . import values
+from . import process_metrics, values
 from .connection import Connection, get_connection, run_connection
 from .manager import current_session
 from .session import JSON, Path, UserSession
@@ -147,6 +147,7 @@ def _stored_fitting(
         seed = kind.fit(value, kwargs)
     except values.Unfit as reason:
         logger.warning("st-session-guard: not restoring widget %r: %s", key, reason)
+        process_metrics.count_unfit_value()
         return None
     return (value if kind.seeds_index else seed), seed
 

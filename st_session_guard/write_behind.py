@@ -22,6 +22,7 @@ from typing import Final
 
 from sqlalchemy.exc import DBAPIError
 
+from . import process_metrics
 from .database import DatabaseManager, describe_error
 from .session import UserSession
 from .store import SessionStore
@@ -76,6 +77,7 @@ class WriteBehind:
         self._backoff = Backoff(retry_initial, retry_max)
         self._at_exit = _exit_hook(weakref.ref(self))
         atexit.register(self._at_exit)
+        process_metrics.watch_pending(self)
 
     # -- marking dirty ---------------------------------------------------
 
@@ -227,7 +229,9 @@ class WriteBehind:
                     live = [r for r in records
                             if not self._cancellations.cancelled(r.session_id, batch.generation)]
                 if live:
+                    started = time.perf_counter()
                     self.store.write(live, before_commit=while_committing)
+                    process_metrics.count_write(time.perf_counter() - started)
                     self.writes += 1
         except DBAPIError as error:
             ok = False
@@ -270,6 +274,7 @@ class WriteBehind:
         return self._backoff.delay
 
     def _note_failure(self, error: BaseException | None) -> None:
+        process_metrics.count_failed_write()
         with self._lock:
             self.failures += 1
             if self._backoff.failed():

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import click._termui_impl
 import pytest
+import sqlalchemy
 from click.testing import CliRunner, Result
-from sqlalchemy import func, select
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+from sqlalchemy import create_engine, func, make_url, select
+from sqlalchemy.pool import NullPool
 from support import Outage, refused_session_writes, wait_until
 
 from st_session_guard.cli import main
+from st_session_guard.database import DatabaseManager
 from st_session_guard.models import sessions
 from st_session_guard.persistence import SessionPersistenceEngine
 from st_session_guard.session import UserSession
@@ -166,7 +173,7 @@ def test_cleanup_fails_with_exit_1_when_the_database_takes_no_writes(
 # -- inspect -------------------------------------------------------------------
 
 
-def test_inspect_prints_the_stored_state_as_json(
+def test_inspect_raw_prints_the_stored_state_as_json(
     make_engine: MakeEngine, database_url: str
 ) -> None:
     engine = make_engine()
@@ -176,7 +183,7 @@ def test_inspect_prints_the_stored_state_as_json(
     session.add_role("editor")
     store(engine, session)
 
-    result = run("--database-url", database_url, "inspect", session.session_id)
+    result = run("--database-url", database_url, "inspect", session.session_id, "--raw")
 
     assert result.exit_code == 0, result.output
     state = json.loads(result.stdout)
@@ -189,23 +196,52 @@ def test_inspect_prints_the_stored_state_as_json(
     assert values[("page",)] == "profile"
 
 
-def test_inspect_escapes_bidi_overrides_and_c1_controls_and_stays_json(
+def test_inspect_escapes_bidi_overrides_and_c1_controls_and_raw_stays_json(
     make_engine: MakeEngine, database_url: str
 ) -> None:
     engine = make_engine()
     session = UserSession()
     hostile = "admin\u202egnp.exe\x85\x9b31m\u2066\u2028end"
     session.update_form_data("contact", "name", hostile)
+    session.navigate_to(hostile)
+    store(engine, session)
+
+    readable = run("--database-url", database_url, "inspect", session.session_id)
+    raw = run("--database-url", database_url, "inspect", session.session_id, "--raw")
+
+    for result in (readable, raw):
+        assert result.exit_code == 0, result.output
+        for char in ("\u202e", "\x85", "\x9b", "\u2066", "\u2028"):
+            assert char not in result.stdout
+        assert "\\u202e" in result.stdout and "\\u009b" in result.stdout
+    values = {tuple(c["p"]): c["v"] for c in json.loads(raw.stdout)["changes"]}
+    assert values[("forms", "contact", "name")] == hostile
+
+
+def test_inspect_shows_page_history_each_form_with_its_values_and_its_snapshots(
+    make_engine: MakeEngine, database_url: str
+) -> None:
+    engine = make_engine()
+    session = UserSession("user-42")
+    session.update_form_data("contact", "name", "Zoë")
+    session.update_form_data("contact", "age", 41)
+    session.create_form_snapshot("contact", "before the move")
+    session.update_form_data("billing", "plan", "pro")
+    session.navigate_to("profile", {"id": 7})
     store(engine, session)
 
     result = run("--database-url", database_url, "inspect", session.session_id)
 
     assert result.exit_code == 0, result.output
-    for raw in ("\u202e", "\x85", "\x9b", "\u2066", "\u2028"):
-        assert raw not in result.stdout
-    assert "\\u202e" in result.stdout and "\\u009b" in result.stdout
-    values = {tuple(c["p"]): c["v"] for c in json.loads(result.stdout)["changes"]}
-    assert values[("forms", "contact", "name")] == hostile
+    lines = [line.rstrip() for line in result.stdout.splitlines()]
+    assert f"session        {session.session_id}" in lines
+    assert "user           user-42" in lines
+    assert "page     profile" in lines
+    assert 'history  home -> profile {"id": 7}' in lines
+    contact = lines.index("form contact")
+    assert lines[contact + 1:contact + 3] == ['  age   41', '  name  "Zoë"']
+    assert '  snapshot "before the move"' in " ".join(lines[contact:])
+    assert lines[lines.index("form billing") + 1] == '  plan  "pro"'
 
 
 def test_inspect_of_an_unknown_or_expired_session_exits_1_with_nothing_on_stdout(
@@ -244,7 +280,7 @@ def test_stats_counts_sessions_sizes_the_oldest_and_the_recently_active(
         idle(UserSession(), days=2),  # expired
     )
 
-    result = run("--database-url", database_url, "stats", "--json")
+    result = run("--database-url", database_url, "stats", "--format", "json")
 
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
@@ -263,6 +299,27 @@ def test_stats_counts_sessions_sizes_the_oldest_and_the_recently_active(
     assert figures["oldest_session"]["session_id"] == oldest.session_id
 
 
+def test_stats_as_openmetrics_gives_the_databases_figures_to_a_scrape(
+    make_engine: MakeEngine, database_url: str
+) -> None:
+    engine = make_engine(session_timeout=86_400)
+    store(engine, UserSession("ada"), UserSession("grace"), idle(UserSession(), days=2))
+
+    result = run("--database-url", database_url, "stats", "--format", "openmetrics")
+
+    assert result.exit_code == 0, result.output
+    samples = {
+        (sample.name, tuple(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(result.stdout)
+        for sample in family.samples
+    }
+    assert samples[("st_session_guard_stored_sessions", (("state", "live"),))] == 2
+    assert samples[("st_session_guard_stored_sessions", (("state", "expired"),))] == 1
+    assert samples[("st_session_guard_stored_users", ())] == 2
+    assert samples[("st_session_guard_stored_state_bytes", ())] > 0
+    assert "writes_pending" not in result.stdout  # only the app process knows what it holds
+
+
 def test_stats_as_text_names_every_figure(make_engine: MakeEngine, database_url: str) -> None:
     engine = make_engine()
     (session,) = store(engine, UserSession("ada"))
@@ -274,10 +331,13 @@ def test_stats_as_text_names_every_figure(make_engine: MakeEngine, database_url:
     assert lines["sessions"].strip() == "1"
     assert lines["active in the last hour"].strip() == "1"
     assert lines["oldest session"].strip().startswith(session.session_id)
+    assert lines["writes pending"].strip().startswith("n/a (only the app process knows")
 
 
-def test_stats_of_an_empty_store_are_zero(database_url: str) -> None:
-    result = run("--database-url", database_url, "stats", "--json")
+def test_stats_of_an_empty_store_are_zero(make_db: Callable[..., DatabaseManager], database_url: str) -> None:
+    make_db().ensure_schema()  # the app has made its tables and stored nothing yet
+
+    result = run("--database-url", database_url, "stats", "--format", "json")
 
     assert result.exit_code == 0, result.output
     figures = json.loads(result.stdout)
@@ -292,8 +352,10 @@ def test_stats_of_an_empty_store_are_zero(database_url: str) -> None:
 # -- health and configuration ---------------------------------------------------------
 
 
-def test_health_exits_0_on_a_working_database(database_url: str) -> None:
-    result = run("--database-url", database_url, "health")
+def test_health_exits_0_on_a_working_database(make_db: Callable[..., DatabaseManager]) -> None:
+    make_db().ensure_schema()  # the app has made its tables
+
+    result = run("--database-url", make_db().url, "health")
 
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("healthy:")
@@ -326,15 +388,14 @@ def test_health_exits_1_while_sessions_cannot_be_written_as_the_app_says(
     assert (run("--database-url", database_url, "health").exit_code, engine.health_check()) == (0, True)
 
 
-def test_health_exits_1_when_the_sqlite_file_cannot_be_created(tmp_path: object) -> None:
-    blocker = f"{tmp_path}/not-a-directory"
-    with open(blocker, "w") as handle:
-        handle.write("")
+def test_health_exits_1_when_the_sqlite_path_runs_through_a_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
 
     result = run("--database-url", f"sqlite:///{blocker}/sessions.db", "health")
 
     assert result.exit_code == 1
-    assert "cannot open the database" in result.stderr
+    assert f"no database at {blocker}/sessions.db" in result.stderr
 
 
 def test_an_unsupported_database_url_is_a_usage_error() -> None:
@@ -345,16 +406,91 @@ def test_an_unsupported_database_url_is_a_usage_error() -> None:
 
 
 def test_database_url_option_overrides_the_environment_the_library_reads(
-    make_engine: MakeEngine, database_url: str, tmp_path: object, monkeypatch: pytest.MonkeyPatch
+    make_engine: MakeEngine, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store(make_engine(), UserSession(), UserSession())
     monkeypatch.setenv("SESSION_GUARD_DATABASE_URL", database_url)
+    other = DatabaseManager(f"sqlite:///{tmp_path}/other.db")
+    other.ensure_schema()
+    other.dispose()
 
-    from_environment = json.loads(run("stats", "--json").stdout)
-    overridden = run("--database-url", f"sqlite:///{tmp_path}/other.db", "stats", "--json")
+    from_environment = json.loads(run("stats", "--format", "json").stdout)
+    overridden = run("--database-url", f"sqlite:///{tmp_path}/other.db", "stats", "--format", "json")
 
     assert from_environment["sessions"] == 2
     assert json.loads(overridden.stdout)["sessions"] == 0
+
+
+# -- the database the command was asked to read --------------------------------
+
+
+def tables_in(url: str) -> list[str]:
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return sqlalchemy.inspect(connection).get_table_names()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "command", [["stats"], ["health"], ["inspect", "f" * 64], ["cleanup", "--expired"]]
+)
+def test_an_empty_database_is_an_error_and_the_command_makes_nothing_in_it(
+    database_url: str, command: list[str]
+) -> None:
+    result = run("--database-url", database_url, *command)
+
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    assert "no database at" in result.stderr or "holds no st-session-guard tables" in result.stderr
+    sqlite_file = make_url(database_url).database or ""
+    if database_url.startswith("sqlite"):
+        assert not Path(sqlite_file).parent.exists()
+    else:
+        assert tables_in(database_url) == []
+
+
+def test_a_mistyped_sqlite_path_is_an_error_that_names_the_path_it_looked_for(tmp_path: Path) -> None:
+    engine = SessionPersistenceEngine(database_url=f"sqlite:///{tmp_path}/sessions.db")
+    store(engine, UserSession())
+    engine.close()
+    engine.db.dispose()
+
+    result = run("--database-url", f"sqlite:///{tmp_path}/sesions.db", "stats")
+
+    assert result.exit_code == 1
+    assert f"no database at {tmp_path}/sesions.db: the SQLite file does not exist" in result.stderr
+    assert not (tmp_path / "sesions.db").exists()
+
+
+def test_the_default_database_looked_for_from_a_wrong_working_directory_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SESSION_GUARD_DATABASE_URL", raising=False)
+
+    result = run("health")
+
+    assert result.exit_code == 1
+    assert f"no database at {tmp_path}/.st_session_guard/" in result.stderr
+    assert "healthy" not in result.stderr.replace("st-session-guard", "")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sqlite_file_without_our_tables_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    other = tmp_path / "notes.db"
+    with contextlib.closing(sqlite3.connect(other)) as connection:
+        connection.execute("CREATE TABLE notes (text TEXT)")
+        connection.commit()
+    before = other.read_bytes()
+
+    result = run("--database-url", f"sqlite:///{other}", "stats")
+
+    assert result.exit_code == 1
+    assert f"{other} holds no st-session-guard tables" in result.stderr
+    assert other.read_bytes() == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["notes.db"]
 
 
 def test_an_unknown_command_is_a_usage_error() -> None:
