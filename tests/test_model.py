@@ -9,9 +9,13 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 from model_machine import SessionModel
+from support import Outage
 
+from st_session_guard.database import DatabaseManager, configure_database
+from st_session_guard.manager import _open_session
 from st_session_guard.persistence import SessionPersistenceEngine
-from st_session_guard.session import UserSession
+from st_session_guard.session import UserSession, new_session_id
+from st_session_guard.session_persistence import configure_persistence
 
 
 def test_random_histories_lose_no_shown_edit_and_revive_no_ended_session(database_url: str) -> None:
@@ -46,3 +50,26 @@ def test_a_session_ended_on_one_server_stays_ended_when_another_server_writes_it
 
     assert a.recover_session(session.session_id) is None
     assert b.recover_session(session.session_id) is None
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "bug: a page load while the database is unreadable, on a server that does not hold the "
+    "session (it restarted after a crash inside the write-behind window), gives the signed id a "
+    "fresh session under a new id, so the mirror's edits, kept under the old id, are never restored"
+))
+def test_a_page_load_while_the_database_is_down_keeps_the_signed_id_its_mirror_restores_into(
+    database_url: str, outage: Outage,
+) -> None:
+    made = DatabaseManager(outage.direct_url)
+    made.ensure_schema()
+    made.dispose()
+    session_id = new_session_id()  # signed; its server died before writing it
+    outage.start()
+    configure_database(outage.url, **outage.busy_options())  # the server restarts meanwhile
+    engine = configure_persistence(debounce_delay=3600, session_timeout=3600)
+    try:
+        session = _open_session(session_id, None, "home", signed=True)
+    finally:
+        outage.stop()
+        engine.close()
+    assert session.session_id == session_id
