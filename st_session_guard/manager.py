@@ -46,7 +46,9 @@ def _open_session(
 
     A ``signed`` id (from our own cookie) that was never stored keeps its id:
     the server died before its first write, and the browser's mirror, kept
-    under that id, restores into it. Any other miss gets a new random id.
+    under that id, restores into it. So does one the database cannot answer
+    for: were it ended, the store refuses to write it back. Any other miss
+    gets a new random id.
     """
     engine = get_persistence_engine()
     if session_id:
@@ -61,7 +63,7 @@ def _open_session(
         if known is None and live is not None:
             return live  # the database is down: this process's copy is the newest there is
         live_sessions.drop(session_id)  # expired or ended, here or on another server
-        if signed and known is False:
+        if signed and known is not True:
             return adopt(UserSession.unrevisioned(session_id, user_id, default_page))
     return adopt(UserSession(user_id, current_page=default_page))
 

@@ -112,6 +112,11 @@ class SessionStore:
         locks the rows. The answer is what ``_written`` learns.
         """
         ordered = sorted(records, key=lambda r: r.session_id)  # one lock order across servers
+        ended = self._ended_among(connection, [r.session_id for r in ordered])
+        if ended:
+            # another server ended them (logout, rotation, expiry) after this copy was taken
+            logger.info("st-session-guard: not writing %d ended session(s) back", len(ended))
+            ordered = [r for r in ordered if r.session_id not in ended]
         stored = self._stored_revisions_of(connection, [r.session_id for r in ordered])
         newer: list[SessionRecord] = []
         others: list[SessionRecord] = []
@@ -129,6 +134,14 @@ class SessionStore:
         written: dict[str, int | None] = {r.session_id: None for r in (*newer, *others)}
         written.update((r.session_id, r.row["revision"]) for r in (*won, *whole))
         return written
+
+    def _ended_among(self, connection: Connection, ids: list[str]) -> set[str]:
+        """Which of ``ids`` were ended: a write must never bring one back."""
+        return set(connection.execute(self._ended_listed, self._ids_param(ids)).scalars())
+
+    @cached_property
+    def _ended_listed(self) -> Select[str]:
+        return select(revoked.c.session_id).where(self._listed_ids(revoked.c.session_id))
 
     def _stored_revisions_of(self, connection: Connection, ids: list[str]) -> dict[str, int]:
         if self.db.dialect == "sqlite":

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 from model_machine import SessionModel
@@ -27,11 +26,6 @@ def test_random_histories_lose_no_shown_edit_and_revive_no_ended_session(databas
     )
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: a session ended on one server is written back alive by another server holding it: "
-    "the other engine still recovers its unwritten copy, and its write renews expires_at "
-    "(the upsert ignores stsg_revoked), so the ended session comes back for everyone"
-))
 def test_a_session_ended_on_one_server_stays_ended_when_another_server_writes_it(
     make_engine: Callable[..., SessionPersistenceEngine],
 ) -> None:
@@ -52,11 +46,6 @@ def test_a_session_ended_on_one_server_stays_ended_when_another_server_writes_it
     assert b.recover_session(session.session_id) is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: a page load while the database is unreadable, on a server that does not hold the "
-    "session (it restarted after a crash inside the write-behind window), gives the signed id a "
-    "fresh session under a new id, so the mirror's edits, kept under the old id, are never restored"
-))
 def test_a_page_load_while_the_database_is_down_keeps_the_signed_id_its_mirror_restores_into(
     database_url: str, outage: Outage,
 ) -> None:
