@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from .manager import bootstrap_session, get_current_session
     from .pages import navigation
+    from .resume import resume_user_session
     from .session import FormSnapshot, FormState, NavigationEntry, SessionMetrics, UserSession
     from .session_manager import (
         SessionManager,
@@ -45,6 +46,7 @@ _HOMES: Final = {
     "bootstrap_session": "manager",
     "get_current_session": "manager",
     "navigation": "pages",
+    "resume_user_session": "resume",
     **dict.fromkeys(
         ["FormSnapshot", "FormState", "NavigationEntry", "SessionMetrics", "UserSession"], "session"
     ),
@@ -78,6 +80,7 @@ __all__ = [
     "number_input",
     "persist_input",
     "radio",
+    "resume_user_session",
     "rotate_session_id",
     "save_form",
     "select_slider",
