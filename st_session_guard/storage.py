@@ -214,6 +214,9 @@ class SessionStorage(MutableMapping[str, Any]):
         return f"SessionStorage({self._values!r})"
 
     def __setitem__(self, key: str, value: Any) -> None:
+        self._set(key, value, stored=True)
+
+    def _set(self, key: str, value: Any, *, stored: bool) -> None:
         if not isinstance(key, str):
             raise TypeError(f"session.storage keys are strings, not {type(key).__name__}")
         with self._lock:
@@ -222,10 +225,12 @@ class SessionStorage(MutableMapping[str, Any]):
             anchor = _Anchor(self, key)
             self._values[key], self._anchors[key] = _wrap(value, anchor), anchor
             try:
-                self._commit(key)
+                self._measure(key, encode(self._values[key]))
             except BaseException:
                 self._put_back(key, *before)
                 raise
+            if stored:
+                self._on_change((ROOT, key))
 
     def __delitem__(self, key: str) -> None:
         with self._lock:
@@ -233,11 +238,15 @@ class SessionStorage(MutableMapping[str, Any]):
             self._on_change((ROOT, key))
 
     def setdefault(self, key: str, default: Any = None) -> Any:
-        """The stored value of ``key``, storing ``default`` first if absent: a change to the
-        returned object (``setdefault("messages", []).append(m)``) is stored."""
+        """The value of ``key``, ``default`` if it has none; a change to the returned object
+        (``setdefault("messages", []).append(m)``) is stored.
+
+        The default itself is not stored, as a widget's default is not: a
+        value the database or the browser's mirror restores later wins over it.
+        """
         with self._lock:
             if key not in self._values:
-                self[key] = default
+                self._set(key, default, stored=False)
             return self._values[key]
 
     def _put_back(self, key: str, value: Any, anchor: _Anchor | None) -> None:
@@ -249,8 +258,7 @@ class SessionStorage(MutableMapping[str, Any]):
 
     def _commit(self, key: str) -> None:
         """Store ``key``'s value as it is now; ``TypeError``/``StorageFull`` with nothing stored."""
-        encoded = encode(self._values[key])
-        self._measure(key, encoded)
+        self._measure(key, encode(self._values[key]))
         self._on_change((ROOT, key))
 
     def _measure(self, key: str, encoded: JSON) -> None:

@@ -35,8 +35,16 @@ def test_an_append_to_a_list_from_setdefault_is_stored_without_reassignment() ->
     assert stored(session) == [{"role": "user", "content": "hi"}]
     session.storage["messages"][0]["content"] = "hello"
     assert stored(session) == [{"role": "user", "content": "hello"}]
-    assert len(written) == 3  # setdefault, append, the nested dict's change
+    assert len(written) == 2  # the append and the nested dict's change; the default is not a change
     assert session.path_revision(MESSAGES) == session.revision
+
+
+def test_a_default_from_setdefault_is_not_stored_and_loses_to_any_restored_value() -> None:
+    session = UserSession.unrevisioned("s" * 64, None, "home")  # restarted before its first write
+    assert session.storage.setdefault("messages", []) == []
+    assert stored(session) is None and session.changes_since(0) == []
+    assert session.apply_change(Change(MESSAGES, ["from the mirror"], 1))
+    assert session.storage.setdefault("messages", []) == ["from the mirror"]
 
 
 def test_every_list_and_dict_change_in_place_is_stored() -> None:
