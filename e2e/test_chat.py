@@ -32,7 +32,7 @@ def say(page: Page, text: str) -> None:
     """Send a chat message and wait for the assistant's streamed reply to be shown."""
     page.get_by_test_id("stChatInputTextArea").fill(text)
     page.get_by_test_id("stChatInputTextArea").press("Enter")
-    expect(page.get_by_test_id("stChatMessage").filter(has_text=f"You said: {text}.")).to_have_count(1)
+    expect(page.get_by_test_id("stChatMessage").filter(has_text=f'You said "{text}".')).to_have_count(1)
     wait_for_run(page)
 
 
@@ -52,9 +52,9 @@ def test_the_conversation_survives_a_refresh(stsg_page: Page, app: StreamlitServ
     open_app(page, app)
     say(page, "hello")
     reload_and_wait(page)
-    expect_conversation(page, "hello", "You said: hello.")
+    expect_conversation(page, "hello", 'You said "hello".')
     say(page, "again")  # the restored list is the one the next message is appended to
-    expect_conversation(page, "hello", "You said: hello.", "again", "You said: again.")
+    expect_conversation(page, "hello", 'You said "hello".', "again", 'You said "again".')
 
 
 def test_the_conversation_survives_a_server_restart(
@@ -67,7 +67,7 @@ def test_the_conversation_survives_a_server_restart(
     wait_until(lambda: len(stored_value(db_path, session_id, MESSAGES) or []) == 2, 15, "the write")
     app.restart()
     open_app(page, app)
-    expect_conversation(page, "before the restart", "You said: before the restart.")
+    expect_conversation(page, "before the restart", 'You said "before the restart".')
 
 
 def test_a_kill_inside_the_write_behind_window_loses_no_message(
@@ -87,6 +87,6 @@ def test_a_kill_inside_the_write_behind_window_loses_no_message(
     app.restart(kill=True)
     open_app(page, app)
 
-    expect_conversation(page, "only in the browser", "You said: only in the browser.")
+    expect_conversation(page, "only in the browser", 'You said "only in the browser".')
     wait_until(lambda: len(stored_value(db_path, session_id, MESSAGES) or []) == 2, 15,
                "the database to catch up")

@@ -26,7 +26,7 @@ for message in messages:
 
 def reply(prompt: str) -> Iterator[str]:
     """A canned answer, a word at a time, as a language model's stream arrives."""
-    for word in f"You said: {prompt}. Refresh the page: this conversation stays.".split(" "):
+    for word in f'You said "{prompt}". Refresh the page: this conversation stays.'.split(" "):
         yield word + " "
         time.sleep(0.02)
 
