@@ -119,6 +119,10 @@ class Rejected(ValueError):
     """Input from the browser that breaks a rule; the message says which."""
 
 
+class TooLarge(Rejected):
+    """A value past ``max_bytes``: the one rule a smaller value of the same shape keeps."""
+
+
 def limits_args(limits: Limits) -> LimitsArgs:
     """The bounds as the component args carry them."""
     return LimitsArgs(
@@ -169,7 +173,7 @@ def check_bounds(value: object, limits: Limits) -> int:
         else:
             raise Rejected(f"{type(item).__name__} is not JSON")
         if size > limits.max_bytes:
-            raise Rejected(f"larger than {limits.max_bytes} bytes")
+            raise TooLarge(f"larger than {limits.max_bytes} bytes")
     return size
 
 

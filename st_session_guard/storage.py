@@ -5,9 +5,10 @@ observable copies, so a nested change (``storage["messages"].append(m)``)
 marks its key changed without reassignment. Each key is one mirrored path,
 ``["storage", key]``, merged with the browser mirror and the database by
 revision like a form field. Values are what ``values.encode`` stores (JSON,
-dates, times, tuples); anything else is a ``TypeError`` at the call, and a
-write past ``Limits.max_session_bytes`` is ``StorageFull``: either way the
-storage is left as it was.
+dates, times, tuples) inside the protocol's bounds (nesting, names); anything
+else is a ``TypeError`` at the call, and a write past
+``Limits.max_session_bytes`` is ``StorageFull``: either way the storage is
+left as it was.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMappin
 from typing import TYPE_CHECKING, Any, Final, SupportsIndex
 
 from .history import ABSENT
-from .protocol import Limits, Path, Rejected, check_bounds, parse_path, value_size
+from .protocol import Limits, Path, Rejected, TooLarge, check_bounds, parse_path, value_size
 from .records import JSON
 from .values import decode, encode
 
@@ -264,8 +265,10 @@ class SessionStorage(MutableMapping[str, Any]):
     def _measure(self, key: str, encoded: JSON) -> None:
         try:
             size = value_size(key) + check_bounds(encoded, self._limits)
-        except Rejected as error:
-            raise StorageFull(f"session.storage[{key!r}] cannot be stored: {error}") from None
+        except TooLarge as error:
+            raise StorageFull(f"session.storage[{key!r}] is {error}") from None
+        except Rejected as error:  # nested too deep, a refused key: no browser could take it back
+            raise TypeError(f"session.storage[{key!r}] cannot be stored: {error}") from None
         total = self._total - self._sizes.get(key, 0) + size
         if total > self._limits.max_session_bytes:
             raise StorageFull(

@@ -88,6 +88,18 @@ def test_a_value_that_cannot_be_stored_is_a_type_error_at_the_call_and_changes_n
     assert session.revision == revision
 
 
+def test_a_value_the_browser_could_not_take_back_is_a_type_error() -> None:
+    session = UserSession()
+    deep: list[Any] = []
+    for _ in range(40):
+        deep = [deep]
+    with pytest.raises(TypeError, match="nested deeper than 32"):
+        session.storage["deep"] = deep
+    with pytest.raises(TypeError, match="__proto__"):
+        session.storage["cart"] = {"__proto__": 1}
+    assert len(session.storage) == 0
+
+
 def test_a_key_the_browser_would_refuse_is_refused() -> None:
     session = UserSession()
     for key in ("__proto__", "k" * 257):
