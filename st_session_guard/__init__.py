@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         rotate_session_id,
         save_form,
     )
+    from .storage import SessionStorage, StorageFull
     from .widgets import (
         checkbox,
         color_picker,
@@ -47,6 +48,8 @@ _HOMES: Final = {
     "get_current_session": "manager",
     "navigation": "pages",
     "resume_user_session": "resume",
+    "SessionStorage": "storage",
+    "StorageFull": "storage",
     **dict.fromkeys(
         ["FormSnapshot", "FormState", "NavigationEntry", "SessionMetrics", "UserSession"], "session"
     ),
@@ -68,6 +71,8 @@ __all__ = [
     "NavigationEntry",
     "SessionManager",
     "SessionMetrics",
+    "SessionStorage",
+    "StorageFull",
     "UserSession",
     "bootstrap_session",
     "checkbox",
