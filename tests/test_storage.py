@@ -1,14 +1,19 @@
-"""``session.storage``: nested changes stored without reassignment, bounded, merged by revision."""
+"""``session.storage``: nested changes stored without reassignment, bounded, merged by revision.
+
+The last test runs on a real engine, on SQLite and PostgreSQL.
+"""
 
 from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Callable
 from datetime import date, datetime, timezone
 from typing import Any
 
 import pytest
 
+from st_session_guard.persistence import SessionPersistenceEngine
 from st_session_guard.protocol import Limits, Path
 from st_session_guard.session import Change, UserSession
 from st_session_guard.storage import SessionStorage, StorageFull
@@ -172,3 +177,22 @@ def test_a_browser_value_past_the_session_limit_is_refused() -> None:
     with pytest.raises(ValueError):
         session.apply_change(Change(MESSAGES, big, session.revision + 1))
     assert "messages" not in session.storage
+
+
+def test_two_servers_writing_other_keys_of_one_session_keep_both_in_the_database(
+    make_engine: Callable[..., SessionPersistenceEngine],
+) -> None:
+    first, second = make_engine(), make_engine()
+    on_first = UserSession()
+    on_first.storage["messages"] = ["typed on the first server"]
+    first.persist_session(on_first, immediate=True)
+    on_second = second.recover_session(on_first.session_id)
+    assert on_second is not None
+    on_first.storage["messages"].append("later, on the first")
+    on_second.storage["cart"] = ["added on the second"]
+    second.persist_session(on_second, immediate=True)
+    first.persist_session(on_first, immediate=True)
+    merged = second.recover_session(on_first.session_id)
+    assert merged is not None
+    assert merged.storage["messages"] == ["typed on the first server", "later, on the first"]
+    assert merged.storage["cart"] == ["added on the second"]
