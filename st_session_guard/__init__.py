@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .manager import bootstrap_session, get_current_session
     from .pages import navigation
     from .process_metrics import openmetrics, serve_openmetrics
+    from .resume import resume_user_session
     from .session import FormSnapshot, FormState, NavigationEntry, SessionMetrics, UserSession
     from .session_manager import (
         SessionManager,
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
         rotate_session_id,
         save_form,
     )
+    from .storage import SessionStorage, StorageFull
     from .widgets import (
         checkbox,
         color_picker,
@@ -48,6 +50,9 @@ _HOMES: Final = {
     "navigation": "pages",
     "openmetrics": "process_metrics",
     "serve_openmetrics": "process_metrics",
+    "resume_user_session": "resume",
+    "SessionStorage": "storage",
+    "StorageFull": "storage",
     **dict.fromkeys(
         ["FormSnapshot", "FormState", "NavigationEntry", "SessionMetrics", "UserSession"], "session"
     ),
@@ -69,6 +74,8 @@ __all__ = [
     "NavigationEntry",
     "SessionManager",
     "SessionMetrics",
+    "SessionStorage",
+    "StorageFull",
     "UserSession",
     "bootstrap_session",
     "checkbox",
@@ -82,6 +89,7 @@ __all__ = [
     "openmetrics",
     "persist_input",
     "radio",
+    "resume_user_session",
     "rotate_session_id",
     "save_form",
     "select_slider",

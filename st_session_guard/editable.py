@@ -1,7 +1,7 @@
 """The user-editable half of a session, addressed by path, each path with its revision.
 
 This is all the browser may hold and send back (page, navigation, form
-values, form bookkeeping, undo history): the session's parts seen as
+values, form bookkeeping, undo history, ``session.storage``): the session's parts seen as
 ``Change`` records, and changes taken back into them, newest revision first.
 """
 
@@ -16,6 +16,7 @@ from .history import ABSENT, FormHistory
 from .page_history import PageHistory
 from .protocol import Path
 from .records import JSON, Change
+from .storage import SessionStorage
 from .timestamps import iso, parse_time
 from .values import decode
 
@@ -24,11 +25,12 @@ _IMMUTABLE: Final = frozenset({str, int, float, bool, type(None)})
 
 
 class EditableState:
-    """Page history and forms as paths, with the revision at which each path last changed."""
+    """Page history, forms and storage as paths, with the revision at which each path last changed."""
 
-    def __init__(self, current_page: str, at: datetime) -> None:
+    def __init__(self, current_page: str, at: datetime, storage: SessionStorage) -> None:
         self.pages = PageHistory(current_page, at)
         self.forms = Forms()
+        self.storage = storage
         self.revisions: dict[Path, int] = {}
 
     def stamp(self, paths: tuple[Path, ...] | list[Path], revision: int) -> None:
@@ -66,6 +68,8 @@ class EditableState:
             form = self.forms.states.get(path[1])
             value = ABSENT if form is None else form._data.get(path[2], ABSENT)
             return value if shared or value is ABSENT or type(value) in _IMMUTABLE else copy.deepcopy(value)
+        if root == "storage":  # replaced on every change, never changed in place: no copy needed
+            return self.storage.encoded(path[1])
         if root == "form_meta":
             form = self.forms.states.get(path[1])
             if form is None:
@@ -83,7 +87,9 @@ class EditableState:
         """
         if change.revision <= self.revisions.get(change.path, 0):
             return False
-        if change.deleted:
+        if change.deleted and change.path[0] == "storage":
+            self.storage.drop(change.path[1])
+        elif change.deleted:
             if change.path[0] not in ("forms", "form_meta", "snapshots"):
                 raise ValueError(f"{list(change.path)} always holds a value; it cannot be deleted")
             self.forms.delete(change.path)
@@ -108,6 +114,8 @@ class EditableState:
             form = self.forms.form(path[1])
             form.saved_data = copy.deepcopy(saved)
             form.last_saved = parse_time(value.get("last_saved"))
+        elif root == "storage" and len(path) == 2:
+            self.storage.take(path[1], value)
         elif root == "snapshots" and len(path) == 3:
             history = self.forms.histories.get(path[1]) or FormHistory()
             history.decode(path[2], value)

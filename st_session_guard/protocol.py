@@ -22,7 +22,9 @@ PROTOCOL_VERSION: Final = 1
 SCHEMA_VERSION: Final = 2
 """Layout of a stored change list: the server's state column and the browser's mirror record."""
 
-PATH_LENGTHS: Final = {"page": 1, "navigation": 1, "forms": 3, "form_meta": 2, "snapshots": 3}
+PATH_LENGTHS: Final = {
+    "page": 1, "navigation": 1, "forms": 3, "form_meta": 2, "snapshots": 3, "storage": 2,
+}
 """The user-editable roots and the exact number of parts of a path under each."""
 FORBIDDEN_NAMES: Final = frozenset({"__proto__", "constructor", "prototype"})
 """Names a JavaScript object would treat as its machinery, not as data."""
@@ -46,6 +48,9 @@ class Limits:
     """Length of a form id, field name, path part or widget key."""
     debounce_ms: int = 150
     """How long the browser coalesces its own writes (drafts) before storing them."""
+    max_session_bytes: int = 1_000_000
+    """Size of one session's ``storage`` (keys and values, as ``check_bounds`` counts them).
+    Server-side only; under ``max_bytes`` so a whole mirror record still fits one message."""
 
 
 class LimitsArgs(TypedDict):
@@ -116,6 +121,10 @@ class Rejected(ValueError):
     """Input from the browser that breaks a rule; the message says which."""
 
 
+class TooLarge(Rejected):
+    """A value past ``max_bytes``: the one rule a smaller value of the same shape keeps."""
+
+
 def limits_args(limits: Limits) -> LimitsArgs:
     """The bounds as the component args carry them."""
     return LimitsArgs(
@@ -129,8 +138,8 @@ def value_size(text: str) -> int:
     return len(text) + 2
 
 
-def check_bounds(value: object, limits: Limits) -> None:
-    """Walk ``value`` without recursion and stop at the first bound or rule it breaks.
+def check_bounds(value: object, limits: Limits) -> int:
+    """Walk ``value`` without recursion and stop at the first bound or rule it breaks; its size.
 
     Size counts each string and key as its length plus 2, each container as 2
     and each other scalar as 8: the same on both sides, whatever the encoding.
@@ -166,7 +175,8 @@ def check_bounds(value: object, limits: Limits) -> None:
         else:
             raise Rejected(f"{type(item).__name__} is not JSON")
         if size > limits.max_bytes:
-            raise Rejected(f"larger than {limits.max_bytes} bytes")
+            raise TooLarge(f"larger than {limits.max_bytes} bytes")
+    return size
 
 
 MAX_INTEGER: Final = 2**53 - 1

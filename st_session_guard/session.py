@@ -1,7 +1,7 @@
 """The session domain: one user's state, with no Streamlit and no SQL in sight.
 
-User-editable state (page, navigation, form values, form bookkeeping and
-undo history) lives at *paths*; every path carries the revision at which it
+User-editable state (page, navigation, form values, form bookkeeping,
+undo history and ``storage``) lives at *paths*; every path carries the revision at which it
 last changed, so the browser mirror and the database can be reconciled path
 by path, newest revision first (see ``docs/protocol.md``). Roles,
 permissions, metrics, cache keys and the user id are server-owned: they
@@ -35,12 +35,14 @@ from .metrics import SessionMetrics
 from .page_history import MAX_HISTORY, NavigationEntry
 from .protocol import SCHEMA_VERSION, Path
 from .records import JSON, Change, StoredState
+from .storage import SessionStorage, StorageFull
 from .stored_state import UnsupportedSchema, rebuild, state_of, stored_of
 from .values import decode, encode
 
 __all__ = [
     "JSON", "MAX_HISTORY", "MAX_UNDO", "SCHEMA_VERSION", "Change", "FormSnapshot",
-    "FormState", "NavigationEntry", "Path", "SessionMetrics", "StoredState", "UnsupportedSchema",
+    "FormState", "NavigationEntry", "Path", "SessionMetrics", "SessionStorage", "StorageFull",
+    "StoredState", "UnsupportedSchema",
     "UserSession", "new_session_id", "next_revision",
 ]
 
@@ -84,7 +86,8 @@ class UserSession:
         self.roles: set[str] = set()
         self.permissions: set[str] = set()
         self.metrics = SessionMetrics(started_at=self.created_at, last_activity=self.created_at)
-        self._editable = EditableState(current_page, self.created_at)
+        storage = SessionStorage(self._lock, lambda path: self._changed([path], interaction=True))
+        self._editable = EditableState(current_page, self.created_at, storage)
         self._pages, self._forms = self._editable.pages, self._editable.forms
         self._cache = CacheKeys()
         self._draft_widgets: dict[str, tuple[str, str]] = {}
@@ -177,6 +180,21 @@ class UserSession:
     def record_page_view(self) -> None:
         self.metrics.page_views += 1
         self._changed([])
+
+    # -- app state beyond widgets -------------------------------------------
+
+    @property
+    def storage(self) -> SessionStorage:
+        """Storable values by key, persisted and mirrored as form fields are; nested
+        changes count (``storage.setdefault("messages", []).append(m)``)."""
+        return self._editable.storage
+
+    @_locked
+    def assign_user(self, user_id: str) -> None:
+        """Make this session ``user_id``'s: server-side code only, never a browser's word."""
+        if self.user_id != user_id:
+            self.user_id = user_id
+            self._bump()
 
     # -- forms -----------------------------------------------------------
 

@@ -14,12 +14,13 @@ export const PATH_LENGTHS: Readonly<Record<PathRoot, number>> = {
   forms: 3,
   form_meta: 2,
   snapshots: 3,
+  storage: 2,
 };
 
 /** Names a JavaScript object treats as its machinery, refused as keys and path parts. */
 const FORBIDDEN_NAMES: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
 
-export type PathRoot = "page" | "navigation" | "forms" | "form_meta" | "snapshots";
+export type PathRoot = "page" | "navigation" | "forms" | "form_meta" | "snapshots" | "storage";
 
 /** Where a value sits, e.g. ["forms", "<form id>", "<field>"]. */
 export type Path = readonly [PathRoot, ...string[]];
@@ -114,6 +115,8 @@ export interface MirrorRecord {
   forms: JsonObject;
   form_meta: JsonObject;
   snapshots: JsonObject;
+  /** The app's `session.storage`, one value per key. */
+  storage: JsonObject;
   revs: Record<string, number>;
 }
 
@@ -320,6 +323,7 @@ export function recordProblem(value: unknown, sessionId: string, limits: Limits)
     isObject(value.forms) &&
     isObject(value.form_meta) &&
     isObject(value.snapshots) &&
+    isObject(value.storage) &&
     isObject(value.revs) &&
     Object.entries(value.revs).every(([k, r]) => isRevision(r) && parsePathKey(k, limits) !== undefined);
   return ok ? boundsProblem(value, limits) : "malformed";
@@ -440,7 +444,15 @@ export function upgradeRecord(value: unknown, limits: Limits): unknown {
   const changes = recordChanges(value);
   const upgraded = changes === undefined ? undefined : upgradeChanges(value.schema, changes, limits);
   if (upgraded === undefined) return value;
-  const record: Obj = { ...value, schema: SCHEMA_VERSION, forms: {}, form_meta: {}, snapshots: {}, revs: {} };
+  const record: Obj = {
+    ...value,
+    schema: SCHEMA_VERSION,
+    forms: {},
+    form_meta: {},
+    snapshots: {},
+    storage: {},
+    revs: {},
+  };
   delete record.page;
   delete record.navigation;
   const revs: Record<string, number> = {};

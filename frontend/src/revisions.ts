@@ -29,6 +29,7 @@ export function emptyRecord(sessionId: string): MirrorRecord {
     forms: {},
     form_meta: {},
     snapshots: {},
+    storage: {},
     revs: {},
   };
 }

@@ -6,9 +6,11 @@ import {
   isPath,
   parseArgs,
   readMessage,
+  recordProblem,
   upgradeChanges,
   upgradeRecord,
 } from "../src/protocol";
+import { emptyRecord } from "../src/revisions";
 import { LIMITS, vectors, type Case } from "./vectors";
 
 /** JSON text as a browser parses it: NaN and Infinity are errors (undefined here). */
@@ -105,6 +107,7 @@ describe("mirror records of older layouts", () => {
     expect(upgradeRecord(v1, LIMITS)).toEqual({
       ...v1,
       schema: 2,
+      storage: {},
       snapshots: { f: { saved: [], line: { lo: 0, at: 1, hi: 1 }, "1": { n: 1, step: history.undo[0] } } },
       revs: {
         '["page"]': 3,
@@ -141,5 +144,22 @@ describe("render args", () => {
       ],
     });
     expect(args?.changes).toEqual([{ p: ["page"], v: "home", r: 10 }]);
+  });
+});
+
+describe("the storage of a mirror record", () => {
+  it("is an object every record holds, so a record without one is refused", () => {
+    const record = emptyRecord("S");
+    expect(recordProblem(record, "S", LIMITS)).toBeUndefined();
+    const { storage: _dropped, ...without } = record;
+    expect(recordProblem(without, "S", LIMITS)).toBe("malformed");
+    expect(recordProblem({ ...record, storage: [] }, "S", LIMITS)).toBe("malformed");
+  });
+
+  it("holds one path per key, so revs may name a storage key", () => {
+    const record = { ...emptyRecord("S"), storage: { messages: [] }, revs: { '["storage","messages"]': 3 } };
+    expect(recordProblem(record, "S", LIMITS)).toBeUndefined();
+    const deeper = { ...record, revs: { '["storage","messages","0"]': 3 } };
+    expect(recordProblem(deeper, "S", LIMITS)).toBe("malformed");
   });
 });

@@ -23,6 +23,15 @@ function recordWith(...changes: Change[]): MirrorRecord {
 }
 
 describe("applying changes", () => {
+  it("a storage change lands under the record's storage object, a deletion leaves a tombstone", () => {
+    const MESSAGES = ["storage", "messages"] as const;
+    const stored = recordWith(set(MESSAGES, [{ role: "user", content: "hi" }], 10));
+    expect(stored.storage).toEqual({ messages: [{ role: "user", content: "hi" }] });
+    const deleted = applyChanges(stored, [del(MESSAGES, 20)]);
+    expect(deleted.storage).toEqual({});
+    expect(deleted.revs[pathKey(MESSAGES)]).toBe(20);
+  });
+
   it("a newer change replaces the stored value", () => {
     const next = applyChanges(recordWith(set(NAME, "Ada", 10)), [set(NAME, "Ada L", 20)]);
     expect(next.forms).toEqual({ contact: { name: "Ada L" } });

@@ -1,0 +1,92 @@
+"""The chat example: its conversation, kept in ``session.storage``, survives a refresh, a restart and a crash."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from st_session_guard.testing import (
+    StreamlitServer,
+    read_mirror,
+    reload_and_wait,
+    wait_for_run,
+    wait_until,
+)
+
+from .conftest import cookie_session_id, open_app, stored_value
+
+APP = Path(__file__).parents[1] / "examples" / "chat.py"
+MESSAGES = ["storage", "messages"]
+
+
+@pytest.fixture
+def app(streamlit_server: Callable[..., StreamlitServer], app_env: dict[str, str]) -> StreamlitServer:
+    """A server of the test's own: the tests restart it."""
+    return streamlit_server(APP, env=app_env)
+
+
+def say(page: Page, text: str) -> None:
+    """Send a chat message and wait for the assistant's streamed reply to be shown."""
+    page.get_by_test_id("stChatInputTextArea").fill(text)
+    page.get_by_test_id("stChatInputTextArea").press("Enter")
+    expect(page.get_by_test_id("stChatMessage").filter(has_text=f'You said "{text}".')).to_have_count(1)
+    wait_for_run(page)
+
+
+def expect_conversation(page: Page, *lines: str) -> None:
+    expect(page.get_by_test_id("stChatMessage")).to_have_count(len(lines))
+    for message, line in zip(page.get_by_test_id("stChatMessage").all(), lines, strict=True):
+        expect(message).to_contain_text(line)
+
+
+def mirrored_contents(page: Page) -> list[str]:
+    messages = ((read_mirror(page) or {}).get("storage") or {}).get("messages") or []
+    return [m["content"] for m in messages]
+
+
+def test_the_conversation_survives_a_refresh(stsg_page: Page, app: StreamlitServer) -> None:
+    page = stsg_page
+    open_app(page, app)
+    say(page, "hello")
+    reload_and_wait(page)
+    expect_conversation(page, "hello", 'You said "hello".')
+    say(page, "again")  # the restored list is the one the next message is appended to
+    expect_conversation(page, "hello", 'You said "hello".', "again", 'You said "again".')
+
+
+def test_the_conversation_survives_a_server_restart(
+    stsg_page: Page, app: StreamlitServer, db_path: Path
+) -> None:
+    page = stsg_page
+    open_app(page, app)
+    say(page, "before the restart")
+    session_id = cookie_session_id(page)
+    wait_until(lambda: len(stored_value(db_path, session_id, MESSAGES) or []) == 2, 15, "the write")
+    app.restart()
+    open_app(page, app)
+    expect_conversation(page, "before the restart", 'You said "before the restart".')
+
+
+def test_a_kill_inside_the_write_behind_window_loses_no_message(
+    stsg_page: Page, app: StreamlitServer, db_path: Path
+) -> None:
+    page = stsg_page
+    app.env["SESSION_GUARD_DEBOUNCE"] = "3600"
+    app.restart()
+    open_app(page, app)
+    say(page, "only in the browser")
+    wait_until(lambda: mirrored_contents(page)[:1] == ["only in the browser"]
+               and len(mirrored_contents(page)) == 2, 15, "the mirror to hold the exchange")
+    session_id = cookie_session_id(page)
+    assert stored_value(db_path, session_id, MESSAGES) is None  # the database never got it
+
+    app.env["SESSION_GUARD_DEBOUNCE"] = "0.2"
+    app.restart(kill=True)
+    open_app(page, app)
+
+    expect_conversation(page, "only in the browser", 'You said "only in the browser".')
+    wait_until(lambda: len(stored_value(db_path, session_id, MESSAGES) or []) == 2, 15,
+               "the database to catch up")
