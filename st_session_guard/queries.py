@@ -177,38 +177,32 @@ def active_sessions_over_time(
 
 _PAGE_VISITS: Final = {
     "sqlite": """
-        SELECT json_extract(entry.value, '$.page') AS page, count(*) AS visits
+        SELECT visit.key AS page, sum(visit.value) AS visits
         FROM (SELECT state FROM stsg_sessions WHERE json_valid(state)
               ORDER BY last_activity DESC LIMIT :recent) AS s,
-             json_each(s.state, '$.changes') AS ch,
-             json_each(ch.value, '$.v') AS entry
-        WHERE json_extract(ch.value, '$.p[0]') = 'navigation'
-          AND json_type(ch.value, '$.v') = 'array'
-          AND json_type(entry.value, '$.page') = 'text'
+             json_each(s.state, '$.metrics.page_visits') AS visit
+        WHERE visit.type = 'integer'
         GROUP BY page ORDER BY visits DESC, page LIMIT :top
     """,
     "postgresql": """
-        SELECT entry->>'page' AS page, count(*) AS visits
+        SELECT visit.key AS page, sum((visit.value)::text::bigint) AS visits
         FROM (SELECT state FROM stsg_sessions ORDER BY last_activity DESC LIMIT :recent) AS s
-        CROSS JOIN LATERAL json_array_elements(CASE WHEN json_typeof(s.state->'changes') = 'array'
-                                               THEN s.state->'changes' ELSE '[]'::json END) AS ch
-        CROSS JOIN LATERAL json_array_elements(CASE WHEN ch->'p'->>0 = 'navigation'
-                                                    AND json_typeof(ch->'v') = 'array'
-                                               THEN ch->'v' ELSE '[]'::json END) AS entry
-        WHERE json_typeof(entry) = 'object' AND entry->>'page' IS NOT NULL
+        CROSS JOIN LATERAL json_each(CASE WHEN json_typeof(s.state->'metrics'->'page_visits') = 'object'
+                                     THEN s.state->'metrics'->'page_visits' ELSE '{}'::json END) AS visit
+        WHERE json_typeof(visit.value) = 'number'
         GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT :top
     """,
 }
-"""Visits per page in the stored navigation histories; the JSON is unnested in the database."""
+"""Visits per page in the server-owned counts of stored sessions; the JSON is unnested in the database."""
 
 
 def page_visits(
     db: DatabaseManager, recent: int = RECENT_FOR_PAGES, top: int = TOP_PAGES
 ) -> list[tuple[str, int]]:
-    """Visits per page in the navigation histories of the ``recent`` most recently active sessions.
+    """Visits per page over the ``recent`` most recently active sessions.
 
-    A history keeps the last 100 pages of a session, and ``go_back`` removes
-    the page left; so this counts where users are and were, not every click.
+    Counted by the server when the app's code goes to a page (``navigate_to``,
+    ``sg.navigation``), never from the navigation history a browser may send.
     """
     query = text(_PAGE_VISITS[db.dialect])
     with db.read() as connection:

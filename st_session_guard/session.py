@@ -166,6 +166,7 @@ class UserSession:
         """Go to ``page``; ``params`` take the values ``update_form_data`` takes."""
         self._pages.visit(page, encode(dict(params or {})))
         self.metrics.page_views += 1
+        self.metrics.page_visits[page] = self.metrics.page_visits.get(page, 0) + 1
         self._changed([("page",), ("navigation",)])
 
     @_locked

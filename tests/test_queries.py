@@ -7,7 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 from st_session_guard import queries
 from st_session_guard.persistence import SessionPersistenceEngine
-from st_session_guard.session import UserSession
+from st_session_guard.reconcile import apply_changes
+from st_session_guard.session import Change, UserSession
 
 MakeEngine = Callable[..., SessionPersistenceEngine]
 NOW = datetime.now(timezone.utc)
@@ -35,16 +36,24 @@ def lasting(*, started: timedelta, last: timedelta = timedelta(0)) -> UserSessio
     return session
 
 
-def test_page_visits_count_every_entry_of_the_stored_navigation_histories(
-    make_engine: MakeEngine,
-) -> None:
+def test_page_visits_count_every_page_the_app_went_to(make_engine: MakeEngine) -> None:
     engine = make_engine()
     store(engine, visiting("forms", "profile", "forms"), visiting("forms"), visiting("settings"))
 
     visits = queries.page_visits(engine.db)
 
-    # Each history starts on "home"; "forms" is visited three times across sessions.
-    assert visits == [("forms", 3), ("home", 3), ("profile", 1), ("settings", 1)]
+    assert visits == [("forms", 3), ("profile", 1), ("settings", 1)]
+
+
+def test_a_navigation_history_from_the_browser_adds_no_visit(make_engine: MakeEngine) -> None:
+    engine = make_engine()
+    session = visiting("forms")
+    made_up = [{"page": "made-up", "params": {}, "timestamp": None}] * 60
+    restored = apply_changes(session, [Change(("navigation",), made_up, session.revision + 1)])
+    assert restored.applied == 1  # the history is the user's to restore...
+    store(engine, session)
+
+    assert queries.page_visits(engine.db) == [("forms", 1)]  # ...but counts no visit
 
 
 def test_page_visits_look_only_at_the_most_recent_sessions_and_the_top_pages(
@@ -55,7 +64,7 @@ def test_page_visits_look_only_at_the_most_recent_sessions_and_the_top_pages(
     old.metrics.last_activity = NOW - timedelta(hours=1)
     store(engine, old, visiting("forms"), visiting("forms", "profile"))
 
-    assert queries.page_visits(engine.db, recent=2, top=2) == [("forms", 2), ("home", 2)]
+    assert queries.page_visits(engine.db, recent=2, top=2) == [("forms", 2), ("profile", 1)]
 
 
 def test_active_sessions_over_time_counts_a_session_in_every_bucket_it_spans(
