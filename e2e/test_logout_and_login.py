@@ -6,9 +6,15 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect
 
-from st_session_guard.testing import StreamlitServer, guard_frame, reload_and_wait, wait_for_run, wait_until
+from st_session_guard.testing import (
+    StreamlitServer,
+    guard_frame,
+    reload_and_wait,
+    wait_for_run,
+    wait_until,
+)
 
-from .conftest import commit_field, open_app, shared_app, widget
+from .conftest import commit_field, guard_ready, open_app, shared_app, widget
 
 APP = Path(__file__).with_name("account_app.py")
 app = shared_app(APP)
@@ -133,3 +139,29 @@ def test_logout_in_one_tab_clears_the_other_tab_of_the_browser(
     expect(widget(second, "name").locator("input")).to_have_value("")
     assert old not in mirrored_ids(second)
     wait_for_run(first)
+
+
+def test_a_click_is_kept_when_another_tabs_edit_lands_while_its_run_is_on(
+    stsg_page: Page, app: StreamlitServer
+) -> None:
+    page = stsg_page
+    page.goto(f"{app.url}/?slow=1")
+    wait_for_run(page)
+    old = shown_session(page)
+    # As soon as the click's run is on, another tab of the session says the server moved on.
+    guard_ready(page).evaluate(
+        """(sessionId) => {
+            const peers = new BroadcastChannel("st-session-guard");
+            const root = window.parent.document.querySelector('[data-testid="stApp"]');
+            const seen = new MutationObserver(() => {
+                if (root.getAttribute("data-test-script-state") !== "running") return;
+                seen.disconnect();
+                peers.postMessage({ session_id: sessionId, revision: Number.MAX_SAFE_INTEGER });
+            });
+            seen.observe(root, { attributes: true, attributeFilter: ["data-test-script-state"] });
+        }""",
+        old,
+    )
+    click(page, "Log in")
+    wait_until(lambda: shown_session(page) != old, 30, "the login the click asked for")
+    expect(page.get_by_text("Roles: member")).to_be_visible()

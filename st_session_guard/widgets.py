@@ -207,9 +207,15 @@ def _push(
 
 
 def _default(sync: WidgetSync, name: str, kind: _Kind, kwargs: Mapping[str, Any], key: str) -> Any:
-    if kind.default is None:
-        return sync.defaults.get(key, _MISSING)
-    return kind.default(kwargs.get(kind.seed_param, _SEED_DEFAULTS[name]), kwargs)
+    declared = kwargs.get(kind.seed_param, _SEED_DEFAULTS[name])
+    if kind.default is not None:
+        return kind.default(declared, kwargs)
+    if declared is not _SEED_DEFAULTS[name]:  # the app gave the value itself, e.g. value=30
+        try:
+            return kind.fit(declared, kwargs)
+        except values.Unfit:
+            pass
+    return sync.defaults.get(key, _MISSING)
 
 
 def _commit_then_call(key: str, user_callback: Any, user_args: Any, user_kwargs: Any) -> None:

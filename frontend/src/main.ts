@@ -39,16 +39,19 @@ const INPUT_SETTLE_MS = 500;
 const IDLE_POLL_MS = 100;
 let lastInput = 0;
 
+/** Script states of the app root (its data-test-script-state) in which a run is on or asked for. */
+const BUSY_STATES: ReadonlySet<string> = new Set(["running", "rerunRequested", "stopRequested"]);
+
 /**
- * Resolves once the app's script is not running (as the app root's
- * data-test-script-state says; a build without it is taken as idle) and no
- * click or key landed in the last INPUT_SETTLE_MS.
+ * Resolves once the app's script is not running or about to (a build that
+ * does not say is taken as idle) and no click or key landed in the last
+ * INPUT_SETTLE_MS.
  */
 function whenIdle(): Promise<void> {
   return new Promise((resolve) => {
     const check = (): void => {
       const state = app?.document.querySelector('[data-testid="stApp"]')?.getAttribute("data-test-script-state");
-      const busy = state !== null && state !== undefined && state !== "notRunning";
+      const busy = state !== null && state !== undefined && BUSY_STATES.has(state);
       if (!busy && Date.now() - lastInput >= INPUT_SETTLE_MS) resolve();
       else setTimeout(check, IDLE_POLL_MS);
     };

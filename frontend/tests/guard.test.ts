@@ -486,7 +486,7 @@ describe("sessions that end", () => {
   const cookie = (id: string) => ({ name: "stsg", value: `${id}.1700000000.sig`, max_age: 60 });
 
   /** A guard whose browser cookie jar is `jar`, as the tabs of one browser share it. */
-  function tab(jar: { value?: string }, factory = new IDBFactory(), over: Partial<GuardDeps> = {}) {
+  function tab(jar: { value: string | undefined }, factory = new IDBFactory(), over: Partial<GuardDeps> = {}) {
     const ended: string[][] = [];
     const h = harness(factory, {
       getCookie: () => jar.value,
@@ -510,7 +510,7 @@ describe("sessions that end", () => {
   it("deletes an ended session's mirror and drafts durably, writes the new cookie and tells the other tabs", async () => {
     const factory = new IDBFactory();
     await seedDraft(factory);
-    const jar = { value: cookie(SID).value };
+    const jar: { value: string | undefined } = { value: cookie(SID).value };
     const h = tab(jar, factory);
     await h.guard.render(args({ session_id: NEXT, ended: [SID], cookie: cookie(NEXT), changes: [] }));
     await h.guard.flush();
@@ -523,7 +523,7 @@ describe("sessions that end", () => {
   });
 
   it("follows the cookie another tab wrote instead of writing back its own when its session ended", async () => {
-    const jar = { value: cookie(SID).value };
+    const jar: { value: string | undefined } = { value: cookie(SID).value };
     const h = tab(jar);
     await h.guard.render(args({ cookie: cookie(SID) }));
     jar.value = cookie(NEXT).value; // another tab logged in
@@ -536,7 +536,7 @@ describe("sessions that end", () => {
 
   it("hearing that its session ended, deletes its mirror, follows the browser's cookie and never writes the old one", async () => {
     const factory = new IDBFactory();
-    const jar = { value: cookie(SID).value };
+    const jar: { value: string | undefined } = { value: cookie(SID).value };
     const h = tab(jar, factory);
     await h.guard.render(args({ cookie: cookie(SID) }));
     await h.guard.flush();
@@ -556,7 +556,7 @@ describe("sessions that end", () => {
   });
 
   it("asks its server for a rerun when its session ended and no live session's cookie is left to follow", async () => {
-    const jar = { value: cookie(SID).value };
+    const jar: { value: string | undefined } = { value: cookie(SID).value };
     const h = tab(jar);
     await h.guard.render(args({ cookie: cookie(SID) }));
     await h.guard.peerEnded([SID]);
@@ -568,7 +568,7 @@ describe("sessions that end", () => {
     const busy = new Promise<void>((resolve) => {
       idle = resolve;
     });
-    const jar = { value: cookie(SID).value };
+    const jar: { value: string | undefined } = { value: cookie(SID).value };
     const h = tab(jar, new IDBFactory(), { whenIdle: () => busy });
     await h.guard.render(args({ cookie: cookie(SID) }));
     jar.value = cookie(NEXT).value;
