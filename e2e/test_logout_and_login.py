@@ -60,6 +60,24 @@ def click(page: Page, button: str) -> None:
     page.get_by_role("button", name=button).click()
 
 
+def two_tabs_of_one_session(page: Page, app: StreamlitServer, name: str) -> tuple[Page, str]:
+    """A second tab opened after ``name`` was committed in ``page``; and the session's id."""
+    open_app(page, app)
+    edit(page, "name", name)
+    second = page.context.new_page()
+    open_app(second, app)
+    old = shown_session(second)
+    assert shown_session(page) == old
+    return second, old
+
+
+def click_and_leave(page: Page, button: str, old: str) -> str:
+    """Click ``button`` and return the id the tab shows once it has left ``old``."""
+    click(page, button)
+    wait_until(lambda: shown_session(page) != old, 15, f"a new id after {button}")
+    return shown_session(page)
+
+
 def test_logout_shows_defaults_keeps_nothing_and_replaces_the_cookie(
     stsg_page: Page, app: StreamlitServer
 ) -> None:
@@ -71,11 +89,9 @@ def test_logout_shows_defaults_keeps_nothing_and_replaces_the_cookie(
     old = shown_session(page)
     wait_until(lambda: mirrored_ids(page) == {old}, 15, "the mirror and the draft of the session")
 
-    click(page, "Log out")
-    wait_until(lambda: shown_session(page) != old, 15, "a new session after logout")
+    fresh = click_and_leave(page, "Log out", old)
     expect(widget(page, "name").locator("input")).to_have_value("")
     expect(widget(page, "bio").locator("textarea")).to_have_value("")
-    fresh = shown_session(page)
     wait_until(lambda: cookie_session(page) == fresh, 15, "the cookie of the new session")
     wait_until(lambda: old not in mirrored_ids(page), 15, "the ended session's mirror and drafts deleted")
 
@@ -90,16 +106,9 @@ def test_login_with_a_second_tab_open_keeps_both_tabs_on_the_new_id(
     stsg_page: Page, app: StreamlitServer
 ) -> None:
     first = stsg_page
-    open_app(first, app)
-    edit(first, "name", "Grace Hopper")
-    second = first.context.new_page()
-    open_app(second, app)
-    old = shown_session(second)
-    assert shown_session(first) == old
+    second, old = two_tabs_of_one_session(first, app, "Grace Hopper")
 
-    click(first, "Log in")
-    wait_until(lambda: shown_session(first) != old, 15, "the new id after login")
-    new = shown_session(first)
+    new = click_and_leave(first, "Log in", old)
     wait_until(lambda: cookie_session(first) == new, 15, "the cookie of the new id")
     second.bring_to_front()
     wait_until(lambda: shown_session(second) == new, 15, "the second tab following the new id")
@@ -120,15 +129,10 @@ def test_logout_in_one_tab_clears_the_other_tab_of_the_browser(
     stsg_page: Page, app: StreamlitServer
 ) -> None:
     first = stsg_page
-    open_app(first, app)
-    edit(first, "name", "Alan Turing")
-    second = first.context.new_page()
-    open_app(second, app)
-    old = shown_session(second)
+    second, old = two_tabs_of_one_session(first, app, "Alan Turing")
     expect(widget(second, "name").locator("input")).to_have_value("Alan Turing")
 
-    click(first, "Log out")
-    wait_until(lambda: shown_session(first) != old, 15, "a new session after logout")
+    click_and_leave(first, "Log out", old)
     second.bring_to_front()
     wait_until(lambda: shown_session(second) != old, 15, "the second tab leaving the ended session")
     expect(widget(second, "name").locator("input")).to_have_value("")
@@ -162,6 +166,5 @@ def test_a_click_is_kept_when_another_tabs_edit_lands_while_its_run_is_on(
         }""",
         old,
     )
-    click(page, "Log in")
-    wait_until(lambda: shown_session(page) != old, 30, "the login the click asked for")
+    click_and_leave(page, "Log in", old)
     expect(page.get_by_text("Roles: member")).to_be_visible()
