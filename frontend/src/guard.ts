@@ -192,9 +192,14 @@ export class Guard {
     this.unnamed.set(cls, value);
     if (this.askedToName.has(cls)) return;
     this.askedToName.add(cls);
-    this.queue = this.queue.then(() =>
-      this.post({ v: PROTOCOL_VERSION, type: "resync", session_id: record.session_id, revision: record.revision }),
-    );
+    // Once the typing pauses: a run while the user types would write the value its
+    // server last pushed into the widget over what they are typing.
+    void this.queue
+      .then(() => this.idle())
+      .then(() => {
+        if (this.record?.session_id !== record.session_id) return;
+        this.post({ v: PROTOCOL_VERSION, type: "resync", session_id: record.session_id, revision: record.revision });
+      });
   }
 
   /**

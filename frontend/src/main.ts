@@ -34,7 +34,7 @@ function appWindow(): Window | null {
 
 const app = appWindow();
 
-/** How long after a click or key in the app a rerun of ours could still cut short the run it starts. */
+/** How long after a click, key or typing in the app a rerun of ours waits: it could cut short the run the click started, or push a value over the typing. */
 const INPUT_SETTLE_MS = 500;
 const IDLE_POLL_MS = 100;
 let lastInput = 0;
@@ -44,8 +44,8 @@ const BUSY_STATES: ReadonlySet<string> = new Set(["running", "rerunRequested", "
 
 /**
  * Resolves once the app's script is not running or about to (a build that
- * does not say is taken as idle) and no click or key landed in the last
- * INPUT_SETTLE_MS.
+ * does not say is taken as idle) and no click, key or typing landed in the
+ * last INPUT_SETTLE_MS.
  */
 function whenIdle(): Promise<void> {
   return new Promise((resolve) => {
@@ -111,12 +111,14 @@ if (app !== null) {
   app.document.addEventListener("visibilitychange", flushIfHidden);
   app.document.addEventListener("pointerdown", noteInput, true);
   app.document.addEventListener("keydown", noteInput, true);
+  app.document.addEventListener("input", noteInput, true);
   detach = () => {
     stopDrafts();
     app.removeEventListener("pagehide", flush);
     app.document.removeEventListener("visibilitychange", flushIfHidden);
     app.document.removeEventListener("pointerdown", noteInput, true);
     app.document.removeEventListener("keydown", noteInput, true);
+    app.document.removeEventListener("input", noteInput, true);
   };
 }
 

@@ -284,6 +284,22 @@ describe("the guard", () => {
     expect((await stored(h.factory)).drafts).toMatchObject([{ key: "late_w", value: "first visit typing", base: 0 }]);
   });
 
+  it("asks for the rerun that names a typed-in widget only once the typing pauses", async () => {
+    let pause = (): void => {};
+    const typing = new Promise<void>((resolve) => {
+      pause = resolve;
+    });
+    const h = harness(new IDBFactory(), { whenIdle: () => typing });
+    await h.guard.render(args());
+    h.guard.typed({ classList: [], parentElement: { classList: ["st-key-late_w"], parentElement: null } }, "f");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(h.sent).toEqual([]); // a run now would push the widget's last value over the typing
+    pause();
+    await typing;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(h.sent.map((m) => m.type)).toEqual(["resync"]);
+  });
+
   it("never holds typing inside a key the app excludes, named or not", async () => {
     const h = harness();
     await h.guard.render(args({ excluded: ["ssn"] }));
