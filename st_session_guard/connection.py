@@ -11,6 +11,8 @@ import streamlit as st
 from .protocol import CookieSpec, Path
 
 CONNECTION_KEY: Final = "_stsg_connection"
+MAX_ENDED: Final = 8
+"""Ended ids a connection keeps telling its tab about; more would only repeat old news."""
 
 
 @dataclass
@@ -29,6 +31,23 @@ class Connection:
     """Widget keys the app excludes: never persisted, never captured as drafts."""
     excluded: set[Path] = field(default_factory=set)
     """Form fields of excluded and password widgets: never taken from the browser."""
+    ended: list[str] = field(default_factory=list)
+    """Ids this tab held that ended (newest last): sent on every run, so every frame deletes their
+    mirror and never writes their cookie back; a follow message may still name one of them."""
+    generation: int = 0
+    """How many times the tab moved to another session; wrapped widgets show the new one's values."""
+
+    def move_to(self, session_id: str, *, ended: bool) -> None:
+        """Serve ``session_id`` from now on: its whole state and a cookie for it go to the tab.
+
+        ``ended`` says the id left behind ended (a login, a logout, or ended elsewhere).
+        """
+        if ended:
+            self.ended = [*self.ended, self.session_id][-MAX_ENDED:]
+        self.session_id = session_id
+        self.sent_revision = 0
+        self.cookie_due = True
+        self.generation += 1
 
 
 def get_connection() -> Connection | None:
@@ -51,9 +70,3 @@ def run_connection() -> Connection | None:
 def start_run(connection: Connection) -> None:
     """Keep ``connection`` for the rest of this script run on this thread."""
     _this_run.connection = connection
-
-
-def end_connection() -> None:
-    """Forget this tab's connection: its next run starts a page load's lookup again."""
-    st.session_state.pop(CONNECTION_KEY, None)
-    _this_run.connection = None

@@ -93,6 +93,11 @@ def session_id_from_cookie() -> str | None:
         token = st.context.cookies.get(settings().cookie_name)
     except Exception:  # noqa: BLE001 - no browser request behind this run (AppTest, bare mode)
         return None
+    return session_id_from_token(token)
+
+
+def session_id_from_token(token: str | None) -> str | None:
+    """The session id a cookie token vouches for; None (with a warning for a bad one) otherwise."""
     session_id = verify_token(token, signing_secrets(), settings().session_timeout)
     if token and session_id is None:
         logger.warning("st-session-guard: refused a session cookie (forged, truncated or expired)")

@@ -24,7 +24,7 @@ import streamlit as st
 
 from . import process_metrics, sync
 from .connection import CONNECTION_KEY, Connection, get_connection, start_run
-from .cookies import needs_refresh, session_id_from_cookie
+from .cookies import needs_refresh, session_id_from_cookie, session_id_from_token
 from .live_sessions import live_sessions
 from .long_lived import freeze_long_lived_objects
 from .session import UserSession
@@ -112,19 +112,48 @@ def bootstrap_session(
     if connection.cookie is not None and needs_refresh(connection.cookie, time.time()):
         connection.cookie_due = True  # the cookie slides with use, as the session's expiry does
     start_run(connection)
-    sync.receive(connection, session)
+    token = sync.receive(connection, session)
+    if token is not None:
+        session = follow(connection, session, token)
     sync.send(connection, session)
     freeze_long_lived_objects()
     return session
 
 
 def current_session(connection: Connection) -> UserSession:
-    """The live session of a connection, recovered if this process dropped it."""
+    """The live session of a connection, recovered if this process dropped it.
+
+    One that ended (here or on another server) gives the tab a fresh session;
+    the tab is told the old id ended, and follows its browser's cookie if
+    another tab has moved the browser on.
+    """
     session = live_sessions.get(connection.session_id)
     if session is None:
         session = _open_session(connection.session_id, None, "home")
-        connection.session_id = session.session_id
+        if session.session_id != connection.session_id:
+            ended = get_persistence_engine().is_known(connection.session_id) is True
+            connection.move_to(session.session_id, ended=ended)
     return session
+
+
+def follow(connection: Connection, session: UserSession, token: str) -> UserSession:
+    """The session the browser's signed cookie names, if it is live; else ``session``.
+
+    Only the cookie proves a right to a session: a tab whose session ended
+    elsewhere follows the browser's cookie, never a successor the server
+    remembers, which a tab holding a planted id would follow too.
+    """
+    target = session_id_from_token(token)
+    if target is None or target == session.session_id:
+        return session
+    live = live_sessions.get(target)
+    followed = live if live is not None else get_persistence_engine().recover_session(target)
+    if followed is None:
+        return session
+    if live is None:
+        adopt(followed)
+    connection.move_to(target, ended=False)
+    return followed
 
 
 def require_connection() -> Connection:

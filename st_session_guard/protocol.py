@@ -87,6 +87,8 @@ class GuardArgs(TypedDict):
     drafts: dict[str, list[str]]
     excluded: list[str]
     ack: int | None
+    ended: list[str]
+    """Ids this tab's browser must forget: their mirror, drafts and cookie are never written again."""
 
 
 class DraftOut(TypedDict):
@@ -114,7 +116,22 @@ class ResyncMessage(TypedDict):
     revision: int
 
 
-GuardMessage = RestoreMessage | ResyncMessage
+class FollowMessage(TypedDict):
+    """The tab's session ended in another tab: move to the session the browser's cookie now names."""
+
+    v: int
+    seq: int
+    type: Literal["follow"]
+    session_id: str
+    revision: int
+    token: str
+    """The signed cookie the browser holds now: the only proof of a right to that session."""
+
+
+GuardMessage = RestoreMessage | ResyncMessage | FollowMessage
+
+MAX_TOKEN: Final = 256
+"""Length of a cookie token in a follow message; a longer one is no token of ours."""
 
 
 class Rejected(ValueError):
@@ -263,11 +280,19 @@ def _read(raw: object, session_id: str, last_seq: int, limits: Limits) -> GuardM
     if raw.get("session_id") != session_id:
         raise Rejected("message for another session")
     kind = raw.get("type")
-    if kind not in ("restore", "resync"):
+    if kind not in ("restore", "resync", "follow"):
         raise Rejected(f"unknown message type {kind!r}")
-    if kind == "resync":
+    if kind == "follow":
+        token = raw.get("token")
+        if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN:
+            raise Rejected(f"a follow message carries a token of at most {MAX_TOKEN} characters")
+        message: GuardMessage = FollowMessage(
+            v=PROTOCOL_VERSION, seq=seq, type="follow", session_id=session_id,
+            revision=_read_revision(raw), token=token,
+        )
+    elif kind == "resync":
         revision = _read_revision(raw)
-        message: GuardMessage = ResyncMessage(
+        message = ResyncMessage(
             v=PROTOCOL_VERSION, seq=seq, type="resync", session_id=session_id, revision=revision
         )
     else:
@@ -377,7 +402,14 @@ def read_args(raw: object) -> GuardArgs | None:
         "drafts": _read_drafts(raw.get("drafts"), limits),
         "excluded": [key for key in excluded if isinstance(key, str)] if isinstance(excluded, list) else [],
         "ack": ack if _is_revision(ack) else None,
+        "ended": _read_ids(raw.get("ended"), limits),
     }
+
+
+def _read_ids(raw: object, limits: Limits) -> list[str]:
+    if not isinstance(raw, list):
+        return []
+    return [item for item in raw if isinstance(item, str) and 0 < len(item) <= limits.max_name]
 
 
 # -- stored change lists of older layouts ----------------------------------

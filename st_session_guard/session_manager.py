@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from .connection import end_connection
 from .live_sessions import live_sessions
 from .manager import adopt, current_session, get_current_session, require_connection
 from .session import JSON, UserSession, new_session_id
@@ -33,14 +32,16 @@ class SessionManager:
         return self.session.invalidate_cache_keys(pattern)
 
     def cleanup_session(self) -> None:
-        """End the session: its row expires now, so its cookie restores nothing any more.
+        """End the session (call it on logout) and leave nothing of it for the next person.
 
-        The row is kept (until the next cleanup) rather than deleted: an id
-        that was never stored may be taken up again, an expired one never.
+        Its row expires now, so its cookie restores nothing any more; the tab
+        moves to a fresh, empty session whose cookie replaces the old one, its
+        wrapped widgets show their defaults from the next run, and every tab of
+        the browser deletes the ended session's mirror and drafts. The row is
+        kept until the next cleanup, and the id is never taken up again.
         """
-        get_persistence_engine().expire_session(self.session.session_id)
-        live_sessions.drop(self.session.session_id)
-        end_connection()
+        _end(self.session.session_id)
+        self.session = get_current_session()
 
     def rotate_session_id(self) -> UserSession:
         """Move the state to a new id (call it on login) so a planted id gains nothing."""
@@ -60,16 +61,18 @@ def rotate_session_id() -> UserSession:
     connection = require_connection()
     old = current_session(connection)
     fresh = UserSession.from_dict({**old.to_dict(), "session_id": new_session_id()})
-    engine = get_persistence_engine()
-    engine.expire_session(old.session_id)
-    live_sessions.drop(old.session_id)
+    _end(old.session_id)
     old.bind(None)
     adopt(fresh)
-    engine.persist_session(fresh, immediate=True)
-    connection.session_id = fresh.session_id
-    connection.sent_revision = 0
-    connection.cookie_due = True
+    get_persistence_engine().persist_session(fresh, immediate=True)
+    connection.move_to(fresh.session_id, ended=True)
     return fresh
+
+
+def _end(session_id: str) -> None:
+    """End ``session_id`` in the database and in this process; its tabs learn it on their next run."""
+    get_persistence_engine().expire_session(session_id)
+    live_sessions.drop(session_id)
 
 
 def persist_input(field_name: str, value: Any, form_id: str = "default") -> None:

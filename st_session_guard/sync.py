@@ -20,25 +20,39 @@ LIMITS: Final = Limits()
 """The bounds this server enforces on the browser, and sends it so it keeps to them too."""
 
 
-def receive(connection: Connection, session: UserSession) -> None:
-    """Apply the message the guard sent since the last run, if there is one to act on."""
+def receive(connection: Connection, session: UserSession) -> str | None:
+    """Apply the message the guard sent since the last run, if there is one to act on.
+
+    Returns the cookie token of a follow message, for the caller to verify:
+    the tab's session ended elsewhere and its browser names another one now.
+    A message for an id this tab held that ended is read for that alone; its
+    values are never merged into the session that replaced it.
+    """
     raw = st.session_state.get(component.GUARD_KEY)
     if raw is not None:
         # A message is read once. Drawing the guard makes Streamlit deep-copy its value,
         # which a rejected value nested a few hundred levels deep would make raise.
         st.session_state[component.GUARD_KEY] = None
-    message = read_message(raw, session.session_id, connection.last_seq, LIMITS)
+    named = raw.get("session_id") if isinstance(raw, dict) else None
+    of_ended = named in connection.ended
+    expected = named if isinstance(named, str) and of_ended else session.session_id
+    message = read_message(raw, expected, connection.last_seq, LIMITS)
     if message is None:
-        return
+        return None
     connection.last_seq = message["seq"]
+    if message["type"] == "follow":
+        return message["token"]
+    if of_ended:
+        return None
     if message["type"] == "resync":
         connection.sent_revision = message["revision"]
-        return
+        return None
     draft_paths = {key: ("forms", *at) for key, at in session.draft_widgets.items()}
     outcome = restore_from_browser(session, message, draft_paths, connection.excluded)
     if outcome.oldest is not None:
         connection.sent_revision = min(connection.sent_revision, outcome.oldest - 1)
         logger.info("st-session-guard: took %d newer values from the browser", outcome.applied)
+    return None
 
 
 def send(connection: Connection, session: UserSession) -> None:
@@ -61,6 +75,7 @@ def send(connection: Connection, session: UserSession) -> None:
             "drafts": {key: list(at) for key, at in session.draft_widgets.items()},
             "excluded": sorted(connection.excluded_keys),
             "ack": connection.last_seq or None,
+            "ended": connection.ended,
         }
     )
     if args is None:

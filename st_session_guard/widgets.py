@@ -106,7 +106,9 @@ class WidgetSync:
     """What the wrapped widgets of one tab showed and were sent; kept in ``st.session_state``."""
 
     connection: Connection
-    """The tab connection these maps belong to: a new connection (a logout) starts them afresh."""
+    """The tab connection these maps belong to: a new connection starts them afresh."""
+    generation: int = 0
+    """The connection's generation these maps describe (see ``Connection.generation``)."""
     widgets: dict[str, Path] = field(default_factory=dict)
     """Widget key -> the form field it persists to."""
     seen: dict[str, int] = field(default_factory=dict)
@@ -118,6 +120,9 @@ class WidgetSync:
     widget, the value it showed before) while the browser may not have drawn that value yet."""
     defaults: dict[str, Any] = field(default_factory=dict)
     """Widget key -> the value it showed when it was drawn with nothing stored."""
+    moved: set[str] = field(default_factory=set)
+    """Keys of widgets drawn for a session the tab has left: each shows the new session's value
+    (its default where it holds none) when next drawn, and never hands the old one to it."""
 
 
 _this_run = threading.local()
@@ -126,13 +131,23 @@ _this_run = threading.local()
 
 def _sync_of(connection: Connection) -> WidgetSync:
     sync: WidgetSync | None = getattr(_this_run, "sync", None)
-    if sync is not None and sync.connection is connection:
+    if sync is not None and sync.connection is connection and sync.generation == connection.generation:
         return sync
     sync = st.session_state.get(SYNC_KEY)
     if not isinstance(sync, WidgetSync) or sync.connection is not connection:
-        sync = st.session_state[SYNC_KEY] = WidgetSync(connection)
+        sync = st.session_state[SYNC_KEY] = WidgetSync(connection, connection.generation)
+    elif sync.generation != connection.generation:
+        sync = st.session_state[SYNC_KEY] = _moved(sync)
     _this_run.sync = sync
     return sync
+
+
+def _moved(sync: WidgetSync) -> WidgetSync:
+    """The maps of a tab that moved to another session: what its widgets show stays known."""
+    return WidgetSync(
+        sync.connection, sync.connection.generation, shown=sync.shown, defaults=sync.defaults,
+        moved=set(sync.widgets) | sync.moved,
+    )
 
 
 def _stored_fitting(
@@ -193,9 +208,15 @@ def _push(
 
 
 def _default(sync: WidgetSync, name: str, kind: _Kind, kwargs: Mapping[str, Any], key: str) -> Any:
-    if kind.default is None:
-        return sync.defaults.get(key, _MISSING)
-    return kind.default(kwargs.get(kind.seed_param, _SEED_DEFAULTS[name]), kwargs)
+    declared = kwargs.get(kind.seed_param, _SEED_DEFAULTS[name])
+    if kind.default is not None:
+        return kind.default(declared, kwargs)
+    if declared is not _SEED_DEFAULTS[name]:  # the app gave the value itself, e.g. value=30
+        try:
+            return kind.fit(declared, kwargs)
+        except values.Unfit:
+            pass
+    return sync.defaults.get(key, _MISSING)
 
 
 def _commit_then_call(key: str, user_callback: Any, user_args: Any, user_kwargs: Any) -> None:
@@ -231,13 +252,15 @@ def _render(name: str, kind: _Kind, form_id: str, kwargs: dict[str, Any]) -> Any
     revision = session.path_revision(path)
     current = st.session_state.get(key, _MISSING)  # one lookup: each costs microseconds, x every widget
     seeded: Any = _MISSING
+    moved = key in sync.moved
+    sync.moved.discard(key)
     if current is _MISSING:
         fitting = _stored_fitting(session, path, kind, kwargs, key)
         if fitting is not None:
             kwargs[kind.seed_param] = fitting[1]
             seeded = _encoded_or_missing(fitting[0])
         sync.seen[key] = revision
-    elif revision > sync.seen.get(key, 0):
+    elif moved or revision > sync.seen.get(key, 0):
         _push(sync, session, name, kind, kwargs, key, (time.monotonic(), sync.shown.get(key)))
         sync.seen[key] = revision
     else:

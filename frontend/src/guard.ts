@@ -1,6 +1,7 @@
 // The component's state machine, kept apart from the browser globals so it can
 // be driven in tests: it takes render args, keeps the mirror in memory,
-// persists it (debounced) and decides what, if anything, goes back to Python.
+// persists it (what the server sent at once, typing debounced) and decides
+// what, if anything, goes back to Python.
 
 import { debounce, type Debouncer } from "./debounce";
 import {
@@ -14,7 +15,17 @@ import {
   pathRevision,
   type DraftPaths,
 } from "./drafts";
-import { clearSession, getSession, loadDrafts, loadSession, writeBatch, type Batch, type DraftKey, type RecordPolicy } from "./mirror";
+import {
+  clearSession,
+  getSession,
+  loadDrafts,
+  loadSession,
+  writeBatch,
+  type Batch,
+  type DraftKey,
+  type Durability,
+  type RecordPolicy,
+} from "./mirror";
 import {
   PROTOCOL_VERSION,
   isDraftRecord,
@@ -26,6 +37,7 @@ import {
   upgradeRecord,
   type CookieArgs,
   type DraftRecord,
+  type FollowMessage,
   type GuardArgs,
   type GuardMessage,
   type Limits,
@@ -49,12 +61,22 @@ export interface GuardDeps {
   /** Opens the mirror database; rejects when the browser has no usable IndexedDB. */
   openDatabase(): Promise<IDBDatabase>;
   setCookie(line: string): void;
+  /** The value of the browser's cookie `name` now, which another tab may have written. */
+  getCookie(name: string): string | undefined;
   /** Whether the app is served over https (cookies then get `Secure`). */
   secure: boolean;
   now(): number;
   warn(message: string): void;
   /** Tells the session's other tabs that the server reached `revision`. */
   announce?(sessionId: string, revision: number): void;
+  /** Tells the browser's other tabs that these sessions ended. */
+  announceEnded?(sessionIds: readonly string[]): void;
+  /**
+   * Resolves when a rerun asked for now would interrupt nothing of the user's
+   * (the app's script is not running and no click or key is on its way): a
+   * run cut short by another rerun loses the button click that started it.
+   */
+  whenIdle?(): Promise<void>;
   /** How long to wait for IndexedDB to open; some browsers never answer. */
   openTimeoutMs?: number;
 }
@@ -68,6 +90,11 @@ export function cookieLine(cookie: CookieArgs, secure: boolean): string | undefi
   if (!COOKIE_NAME.test(cookie.name) || !COOKIE_VALUE.test(cookie.value)) return undefined;
   const line = `${cookie.name}=${cookie.value}; path=/; max-age=${Math.floor(cookie.max_age)}; SameSite=Lax`;
   return secure ? `${line}; Secure` : line;
+}
+
+/** The session id a cookie token names (`<session id>.<issued at>.<signature>`). */
+export function tokenSession(token: string): string {
+  return token.split(".", 1)[0] as string;
 }
 
 /** How a stored record of `sessionId` is read under the server's bounds. */
@@ -129,10 +156,14 @@ export class Guard {
   private limits: Limits | undefined;
   private queue: Promise<void> = Promise.resolve();
   private readonly writes: Debouncer;
+  /** Sessions that ended (logout, login, or ended elsewhere): never mirrored or named in the cookie again. */
+  private readonly ended = new Set<string>();
+  private cookieName: string | undefined;
+  private writing: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: GuardDeps) {
     this.writes = debounce(
-      () => this.write(),
+      () => this.write("relaxed"),
       () => this.limits?.debounce_ms ?? 0,
     );
   }
@@ -161,15 +192,22 @@ export class Guard {
     this.unnamed.set(cls, value);
     if (this.askedToName.has(cls)) return;
     this.askedToName.add(cls);
-    this.queue = this.queue.then(() =>
-      this.post({ v: PROTOCOL_VERSION, type: "resync", session_id: record.session_id, revision: record.revision }),
-    );
+    // Once the typing pauses: a run while the user types would write the value its
+    // server last pushed into the widget over what they are typing.
+    void this.queue
+      .then(() => this.idle())
+      .then(() => {
+        if (this.record?.session_id !== record.session_id) return;
+        this.post({ v: PROTOCOL_VERSION, type: "resync", session_id: record.session_id, revision: record.revision });
+      });
   }
 
   /**
-   * Takes one render's args. The cookie is written at once; the rest is
-   * queued so that renders arriving while IndexedDB is still opening are
-   * applied in order. Resolves when this render has been processed.
+   * Takes one render's args. The cookie is written at once, unless it names
+   * a session that ended or another tab has moved the browser on to a live
+   * session since this tab's ended (then this tab follows that one). The
+   * rest is queued so that renders arriving while IndexedDB is still opening
+   * are applied in order. Resolves when this render has been processed.
    */
   render(raw: unknown): Promise<void> {
     const args = parseArgs(raw);
@@ -178,19 +216,103 @@ export class Guard {
       this.warnedArgs = true;
       return this.queue;
     }
-    if (args.cookie !== null) {
+    const ended = args.ended.filter((id) => !this.ended.has(id));
+    for (const id of ended) this.ended.add(id);
+    this.limits = args.limits;
+    const stale = this.ended.has(args.session_id);
+    const follow = stale ? undefined : this.jarToFollow(args);
+    if (args.cookie !== null && !stale && follow === undefined) {
+      this.cookieName = args.cookie.name;
       const line = cookieLine(args.cookie, this.deps.secure);
       if (line !== undefined) this.deps.setCookie(line);
       else this.deps.warn("st-session-guard: refusing a cookie with unsafe characters");
     }
-    this.limits = args.limits;
-    this.draftPaths = args.drafts;
-    this.draftClasses = classesOf(args.drafts);
-    this.excludedClasses = new Set(args.excluded.map(keyClass));
+    if (!stale) {
+      this.draftPaths = args.drafts;
+      this.draftClasses = classesOf(args.drafts);
+      this.excludedClasses = new Set(args.excluded.map(keyClass));
+    }
     this.queue = this.queue
-      .then(() => this.process(args))
+      .then(async () => {
+        await this.forget(ended, true);
+        if (stale) return;
+        if (follow !== undefined) await this.follow(args.session_id, follow);
+        else await this.process(args);
+      })
       .catch((error: unknown) => this.deps.warn(`st-session-guard: ${describe(error)}`));
     return this.queue;
+  }
+
+  /**
+   * The cookie token to follow instead of writing this render's cookie: when
+   * the tab's previous session ended and the browser's cookie already names
+   * another session that has not ended, another tab moved the browser on
+   * (a login or logout there) and writing this tab's cookie would undo it.
+   */
+  private jarToFollow(args: GuardArgs): string | undefined {
+    if (args.ended.length === 0 || args.cookie === null) return undefined;
+    const token = this.deps.getCookie(args.cookie.name);
+    if (token === undefined || token === args.cookie.value) return undefined;
+    const named = tokenSession(token);
+    return named === args.session_id || this.ended.has(named) ? undefined : token;
+  }
+
+  /** Asks the server to move this tab to the session `token` names, once per session named. */
+  private async follow(sessionId: string, token: string): Promise<void> {
+    const key = `follow:${tokenSession(token)}`;
+    if (this.sent.has(key)) return;
+    this.sent.add(key);
+    await this.idle();
+    this.post({ v: PROTOCOL_VERSION, type: "follow", session_id: sessionId, revision: 0, token });
+  }
+
+  /**
+   * Another tab says these sessions ended. Their mirror and drafts go; if
+   * this tab was on one of them, it follows the browser's cookie, or (with no
+   * cookie to follow) asks for a rerun so its server tells it what is left.
+   */
+  peerEnded(raw: unknown): Promise<void> {
+    this.queue = this.queue.then(async () => {
+      if (!Array.isArray(raw)) return;
+      const ids = raw.filter((id): id is string => typeof id === "string" && id !== "" && !this.ended.has(id));
+      const current = this.record?.session_id;
+      for (const id of ids) this.ended.add(id);
+      await this.forget(ids, false);
+      if (current === undefined || !ids.includes(current)) return;
+      const token = this.cookieName === undefined ? undefined : this.deps.getCookie(this.cookieName);
+      if (token !== undefined && !this.ended.has(tokenSession(token))) {
+        await this.follow(current, token);
+        return;
+      }
+      await this.idle();
+      this.post({ v: PROTOCOL_VERSION, type: "resync", session_id: current, revision: 0 });
+    });
+    return this.queue;
+  }
+
+  /**
+   * Deletes the mirror and drafts of sessions that ended, durably, dropping
+   * this tab's unwritten copy of them first; `announce` tells the other tabs.
+   */
+  private async forget(ids: readonly string[], announce: boolean): Promise<void> {
+    if (ids.length === 0) return;
+    if (this.record !== undefined && ids.includes(this.record.session_id)) {
+      this.writes.cancel();
+      this.recordDirty = false;
+      this.draftPuts.clear();
+      this.draftDrops = [];
+      this.drafts.clear();
+      this.unnamed.clear();
+      this.record = undefined;
+    }
+    if (announce) this.deps.announceEnded?.(ids);
+    const db = await this.open();
+    if (db === undefined || this.storage !== "on") return;
+    try {
+      for (const id of ids) await clearSession(db, id);
+    } catch (error) {
+      this.disable(error);
+    }
   }
 
   /** Records typing in a captured widget (a no-op without storage). */
@@ -229,11 +351,21 @@ export class Guard {
     const key = messageKey("catchup", this.serverRevision);
     if (this.sent.has(key)) return;
     this.sent.add(key);
-    this.post({ v: PROTOCOL_VERSION, type: "resync", session_id: record.session_id, revision: record.revision });
+    void this.idle().then(() => {
+      // A render may have caught up, or the session ended, while the app was busy.
+      if (this.record !== record || this.peerRevision <= this.serverRevision) return;
+      this.post({ v: PROTOCOL_VERSION, type: "resync", session_id: record.session_id, revision: record.revision });
+    });
+  }
+
+  private idle(): Promise<void> {
+    return this.deps.whenIdle?.() ?? Promise.resolve();
   }
 
   /** Sends a message with the next `seq`, unless the server would refuse it (a rerun for nothing). */
-  private post(message: Omit<RestoreMessage, "seq"> | Omit<ResyncMessage, "seq">): void {
+  private post(
+    message: Omit<RestoreMessage, "seq"> | Omit<ResyncMessage, "seq"> | Omit<FollowMessage, "seq">,
+  ): void {
     const limits = this.limits;
     const out = { ...message, seq: this.seq + 1 } as GuardMessage;
     if (limits === undefined || readMessage(out, out.session_id, this.seq, limits) === undefined) {
@@ -244,9 +376,11 @@ export class Guard {
     this.deps.send(out);
   }
 
-  /** Writes whatever is pending now; for pagehide and hidden tabs. */
+  /** Writes whatever is pending now, durably; for pagehide and hidden tabs. Resolves once all writes landed. */
   flush(): Promise<void> {
-    return this.writes.flush();
+    if (!this.writes.pending) return this.writing;
+    this.writes.cancel();
+    return this.write("strict");
   }
 
   /** The stored record of the current session, after pending writes. */
@@ -288,7 +422,8 @@ export class Guard {
     if (next !== record) {
       this.record = next;
       this.recordDirty = true;
-      if (this.storage !== "off") this.writes.schedule();
+      // What the server sent is on the page now: stored at once, never left to a timer.
+      if (this.storage !== "off") void this.write("strict");
     }
     for (const [cls, value] of this.unnamed) {
       const key = this.draftClasses.get(cls);
@@ -391,7 +526,13 @@ export class Guard {
     if (this.storage !== "off") this.writes.schedule();
   }
 
-  private async write(): Promise<void> {
+  /** Writes what is pending, after the writes already under way, so they land in order. */
+  private write(durability: Durability): Promise<void> {
+    this.writing = this.writing.then(() => this.writePending(durability));
+    return this.writing;
+  }
+
+  private async writePending(durability: Durability): Promise<void> {
     const db = await this.open();
     if (db === undefined || this.storage !== "on") return;
     const batch: Batch = {};
@@ -407,7 +548,7 @@ export class Guard {
     this.draftDrops = [];
     if (batch.session === undefined && puts.length === 0 && batch.dropDrafts === undefined) return;
     try {
-      await writeBatch(db, batch);
+      await writeBatch(db, batch, durability);
     } catch (error) {
       this.disable(error);
     }

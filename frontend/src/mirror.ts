@@ -70,9 +70,16 @@ export function delDrafts(db: IDBDatabase, keys: readonly IDBValidKey[]): Promis
   return request(tx);
 }
 
-/** Removes a session's record and all its drafts. */
+/**
+ * How sure a write must be to survive a crash of the browser: "strict" for
+ * what the page already shows and for deletions at logout, "relaxed" (the
+ * browser's default) for typing that will be written again on the next key.
+ */
+export type Durability = "strict" | "relaxed";
+
+/** Removes a session's record and all its drafts, durably. */
 export function clearSession(db: IDBDatabase, sessionId: string): Promise<void> {
-  const tx = db.transaction([SESSIONS, DRAFTS], "readwrite");
+  const tx = db.transaction([SESSIONS, DRAFTS], "readwrite", { durability: "strict" });
   tx.objectStore(SESSIONS).delete(sessionId);
   tx.objectStore(DRAFTS).delete(draftRange(sessionId));
   return request(tx);
@@ -86,8 +93,8 @@ export interface Batch {
 }
 
 /** Writes a record and draft edits in one transaction, so they land together or not at all. */
-export async function writeBatch(db: IDBDatabase, batch: Batch): Promise<void> {
-  const tx = db.transaction([SESSIONS, DRAFTS], "readwrite");
+export async function writeBatch(db: IDBDatabase, batch: Batch, durability: Durability = "relaxed"): Promise<void> {
+  const tx = db.transaction([SESSIONS, DRAFTS], "readwrite", { durability });
   const done = request(tx);
   const drafts = tx.objectStore(DRAFTS);
   for (const draft of batch.drafts ?? []) drafts.put(draft, [draft.session_id, draft.key]);

@@ -68,6 +68,8 @@ export interface GuardArgs {
   drafts: Record<string, [string, string]>;
   excluded: string[];
   ack: number | null;
+  /** Ids this tab held that ended: their mirror, drafts and cookie are never written again. */
+  ended: string[];
 }
 
 /** Uncommitted typing in a wrapped widget, as sent back to Python. */
@@ -98,7 +100,23 @@ export interface ResyncMessage {
   revision: number;
 }
 
-export type GuardMessage = RestoreMessage | ResyncMessage;
+/**
+ * Browser -> Python: the tab's session ended in another tab; move to the
+ * session the browser's cookie now names. The signed cookie is the proof.
+ */
+export interface FollowMessage {
+  v: number;
+  seq: number;
+  type: "follow";
+  session_id: string;
+  revision: number;
+  token: string;
+}
+
+export type GuardMessage = RestoreMessage | ResyncMessage | FollowMessage;
+
+/** Length of a cookie token in a follow message (Python's MAX_TOKEN). */
+export const MAX_TOKEN = 256;
 
 /**
  * Value in the `sessions` store, keyed by session id. `page` and `navigation`
@@ -265,6 +283,9 @@ export function parseArgs(raw: unknown): GuardArgs | undefined {
       ? raw.excluded.filter((key): key is string => typeof key === "string")
       : [],
     ack: isRevision(raw.ack) ? raw.ack : null,
+    ended: Array.isArray(raw.ended)
+      ? raw.ended.filter((id): id is string => typeof id === "string" && id !== "" && id.length <= limits.max_name)
+      : [],
   };
 }
 
@@ -297,6 +318,11 @@ export function readMessage(
   if (!isRevision(seq) || !isRevision(revision) || seq <= lastSeq) return undefined;
   const head = { v: PROTOCOL_VERSION, seq, session_id: sessionId, revision };
   if (raw.type === "resync") return { ...head, type: "resync" };
+  if (raw.type === "follow") {
+    const { token } = raw;
+    if (typeof token !== "string" || token === "" || token.length > MAX_TOKEN) return undefined;
+    return { ...head, type: "follow", token };
+  }
   if (raw.type !== "restore") return undefined;
   const changes = raw.changes === undefined ? [] : raw.changes;
   const drafts = raw.drafts === undefined ? [] : raw.drafts;

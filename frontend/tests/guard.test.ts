@@ -29,6 +29,7 @@ function args(over: Partial<GuardArgs> = {}): GuardArgs {
     drafts: { name_w: ["contact", "name"] },
     excluded: [],
     ack: null,
+    ended: [],
     ...over,
   };
 }
@@ -39,6 +40,8 @@ interface Harness {
   warnings: string[];
   cookies: string[];
   writes: () => number;
+  /** The durability of each read-write transaction, in order. */
+  durabilities: string[];
   factory: IDBFactory;
   clock: { now: number };
 }
@@ -49,24 +52,29 @@ function harness(factory = new IDBFactory(), over: Partial<GuardDeps> = {}): Har
   const cookies: string[] = [];
   const clock = { now: 1000 };
   let writes = 0;
+  const durabilities: string[] = [];
   const guard = new Guard({
     send: (m) => sent.push(m),
     openDatabase: async () => {
       const db = await openMirror(factory);
       const transaction = db.transaction.bind(db);
-      db.transaction = ((stores: string | string[], mode?: IDBTransactionMode) => {
-        if (mode === "readwrite") writes += 1;
-        return transaction(stores, mode);
+      db.transaction = ((stores: string | string[], mode?: IDBTransactionMode, options?: IDBTransactionOptions) => {
+        if (mode === "readwrite") {
+          writes += 1;
+          durabilities.push(options?.durability ?? "default");
+        }
+        return transaction(stores, mode, options);
       }) as IDBDatabase["transaction"];
       return db;
     },
     setCookie: (line) => cookies.push(line),
+    getCookie: () => undefined,
     secure: false,
     now: () => clock.now,
     warn: (m) => warnings.push(m),
     ...over,
   });
-  return { guard, sent, warnings, cookies, writes: () => writes, factory, clock };
+  return { guard, sent, warnings, cookies, writes: () => writes, durabilities, factory, clock };
 }
 
 async function seed(factory: IDBFactory, changes: Change[], revision?: number): Promise<void> {
@@ -196,18 +204,26 @@ describe("the guard", () => {
     });
   });
 
-  it("writes many renders inside one debounce window as one transaction", async () => {
+  it("stores what the server sent at once and durably, without waiting for the debounce window", async () => {
     const h = harness();
-    await h.guard.render(args({ limits: { ...LIMITS, debounce_ms: 10_000 } }));
-    for (let r = 101; r <= 150; r++) {
-      await h.guard.render(
-        args({ base: r - 1, revision: r, limits: { ...LIMITS, debounce_ms: 10_000 }, changes: [{ p: NAME, v: `v${r}`, r }] }),
-      );
-    }
-    expect(h.writes()).toBe(0);
+    const slow = { ...LIMITS, debounce_ms: 10_000 };
+    await h.guard.render(args({ limits: slow }));
+    await h.guard.render(args({ base: 100, revision: 101, limits: slow, changes: [{ p: NAME, v: "Ada L", r: 101 }] }));
+    await h.guard.flush(); // resolves once the writes under way have landed; nothing was pending
+    expect(h.durabilities).toEqual(["strict", "strict"]);
+    expect((await stored(h.factory)).record).toMatchObject({ revision: 101, forms: { contact: { name: "Ada L" } } });
+  });
+
+  it("leaves typing to the debounce window, then stores it in one relaxed write", async () => {
+    const h = harness();
+    await h.guard.render(args({ limits: { ...LIMITS, debounce_ms: 30 } }));
     await h.guard.flush();
+    for (const value of ["A", "Ad", "Ada"]) h.guard.capture("name_w", value);
     expect(h.writes()).toBe(1);
-    expect((await stored(h.factory)).record).toMatchObject({ revision: 150 });
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    await h.guard.flush();
+    expect(h.durabilities).toEqual(["strict", "relaxed"]);
+    expect((await stored(h.factory)).drafts.map((d) => d.value)).toEqual(["Ada"]);
   });
 
   it("offers live drafts on the first render only, never stale ones", async () => {
@@ -266,6 +282,22 @@ describe("the guard", () => {
     await h.guard.render(args({ base: 100, changes: [], drafts }));
     await h.guard.flush();
     expect((await stored(h.factory)).drafts).toMatchObject([{ key: "late_w", value: "first visit typing", base: 0 }]);
+  });
+
+  it("asks for the rerun that names a typed-in widget only once the typing pauses", async () => {
+    let pause = (): void => {};
+    const typing = new Promise<void>((resolve) => {
+      pause = resolve;
+    });
+    const h = harness(new IDBFactory(), { whenIdle: () => typing });
+    await h.guard.render(args());
+    h.guard.typed({ classList: [], parentElement: { classList: ["st-key-late_w"], parentElement: null } }, "f");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(h.sent).toEqual([]); // a run now would push the widget's last value over the typing
+    pause();
+    await typing;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(h.sent.map((m) => m.type)).toEqual(["resync"]);
   });
 
   it("never holds typing inside a key the app excludes, named or not", async () => {
@@ -448,6 +480,7 @@ describe("render args and cookies", () => {
       drafts: {},
       excluded: [],
       ack: null,
+      ended: [],
     });
   });
 
@@ -460,5 +493,106 @@ describe("render args and cookies", () => {
   it("refuses cookie values that could inject attributes", () => {
     expect(cookieLine({ name: "stsg", value: "v; Domain=evil", max_age: 60 }, false)).toBeUndefined();
     expect(cookieLine({ name: "a=b", value: "v", max_age: 60 }, false)).toBeUndefined();
+  });
+});
+
+describe("sessions that end", () => {
+  const NEXT = "b".repeat(64);
+  const OTHER = "c".repeat(64);
+  const cookie = (id: string) => ({ name: "stsg", value: `${id}.1700000000.sig`, max_age: 60 });
+
+  /** A guard whose browser cookie jar is `jar`, as the tabs of one browser share it. */
+  function tab(jar: { value: string | undefined }, factory = new IDBFactory(), over: Partial<GuardDeps> = {}) {
+    const ended: string[][] = [];
+    const h = harness(factory, {
+      getCookie: () => jar.value,
+      setCookie: (line) => {
+        h.cookies.push(line);
+        jar.value = line.split(";")[0]?.split("=")[1];
+      },
+      announceEnded: (ids) => ended.push([...ids]),
+      ...over,
+    });
+    return { ...h, ended };
+  }
+
+  async function seedDraft(factory: IDBFactory): Promise<void> {
+    await seed(factory, [{ p: NAME, v: "Ada", r: 100 }]);
+    const db = await openMirror(factory);
+    await writeBatch(db, { drafts: [{ session_id: SID, key: "name_w", value: "Ada Lov", base: 100, ts: 130 }] });
+    db.close();
+  }
+
+  it("deletes an ended session's mirror and drafts durably, writes the new cookie and tells the other tabs", async () => {
+    const factory = new IDBFactory();
+    await seedDraft(factory);
+    const jar: { value: string | undefined } = { value: cookie(SID).value };
+    const h = tab(jar, factory);
+    await h.guard.render(args({ session_id: NEXT, ended: [SID], cookie: cookie(NEXT), changes: [] }));
+    await h.guard.flush();
+    const { record, drafts } = await stored(factory);
+    expect(record).toBeUndefined();
+    expect(drafts).toEqual([]);
+    expect(h.ended).toEqual([[SID]]);
+    expect(jar.value).toBe(cookie(NEXT).value);
+    expect(h.durabilities[0]).toBe("strict");
+  });
+
+  it("follows the cookie another tab wrote instead of writing back its own when its session ended", async () => {
+    const jar: { value: string | undefined } = { value: cookie(SID).value };
+    const h = tab(jar);
+    await h.guard.render(args({ cookie: cookie(SID) }));
+    jar.value = cookie(NEXT).value; // another tab logged in
+    await h.guard.render(args({ session_id: OTHER, ended: [SID], cookie: cookie(OTHER), changes: [] }));
+    expect(jar.value).toBe(cookie(NEXT).value);
+    expect(h.sent).toEqual([
+      { v: 1, seq: 1, type: "follow", session_id: OTHER, revision: 0, token: cookie(NEXT).value },
+    ]);
+  });
+
+  it("hearing that its session ended, deletes its mirror, follows the browser's cookie and never writes the old one", async () => {
+    const factory = new IDBFactory();
+    const jar: { value: string | undefined } = { value: cookie(SID).value };
+    const h = tab(jar, factory);
+    await h.guard.render(args({ cookie: cookie(SID) }));
+    await h.guard.flush();
+    jar.value = cookie(NEXT).value;
+    await h.guard.peerEnded([SID]);
+    expect((await stored(factory)).record).toBeUndefined();
+    expect(h.sent).toEqual([
+      { v: 1, seq: 1, type: "follow", session_id: SID, revision: 0, token: cookie(NEXT).value },
+    ]);
+    expect(h.ended).toEqual([]); // news from a peer is not sent round again
+    const cookiesBefore = h.cookies.length;
+    await h.guard.render(args({ cookie: cookie(SID), revision: 200, changes: [{ p: NAME, v: "late", r: 200 }] }));
+    await h.guard.flush();
+    expect(h.cookies).toHaveLength(cookiesBefore);
+    expect(jar.value).toBe(cookie(NEXT).value);
+    expect((await stored(factory)).record).toBeUndefined();
+  });
+
+  it("asks its server for a rerun when its session ended and no live session's cookie is left to follow", async () => {
+    const jar: { value: string | undefined } = { value: cookie(SID).value };
+    const h = tab(jar);
+    await h.guard.render(args({ cookie: cookie(SID) }));
+    await h.guard.peerEnded([SID]);
+    expect(h.sent).toEqual([{ v: 1, seq: 1, type: "resync", session_id: SID, revision: 0 }]);
+  });
+
+  it("asks for nothing while the app is busy: a rerun then would cut short the run of a click", async () => {
+    let idle = (): void => {};
+    const busy = new Promise<void>((resolve) => {
+      idle = resolve;
+    });
+    const jar: { value: string | undefined } = { value: cookie(SID).value };
+    const h = tab(jar, new IDBFactory(), { whenIdle: () => busy });
+    await h.guard.render(args({ cookie: cookie(SID) }));
+    jar.value = cookie(NEXT).value;
+    const heard = h.guard.peerEnded([SID]);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(h.sent).toEqual([]);
+    idle();
+    await heard;
+    expect(h.sent).toMatchObject([{ type: "follow" }]);
   });
 });

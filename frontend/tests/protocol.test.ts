@@ -80,6 +80,7 @@ describe("the shared protocol vectors", () => {
       if (c.changes !== undefined) expect(args.changes.length).toBe(c.changes);
       if (c.drafts !== undefined) expect(Object.keys(args.drafts).length).toBe(c.drafts);
       if (c.cookie !== undefined) expect(args.cookie !== null).toBe(c.cookie);
+      if (c.ended !== undefined) expect(args.ended.length).toBe(c.ended);
     }
   });
 
