@@ -25,11 +25,13 @@ from .values import decode
 class FormState:
     """One form: its current values, what was last saved, and validation messages.
 
-    ``data`` is read-only and gives each value as the app stored it (a date as a
-    date); change values with ``UserSession.update_form_data`` so that the
-    change is revisioned, undoable and persisted. ``saved_data`` holds the
-    values as stored JSON. ``errors`` and ``warnings`` are plain dicts the app
-    fills as it validates.
+    ``data`` is read-only and gives every field's current value with the type its
+    widget returns (a date as a date): what was stored, and for a wrapped widget
+    with nothing stored, the default it shows (``stored`` leaves those out);
+    change values with ``UserSession.update_form_data`` so that the change is
+    revisioned, undoable and persisted. ``saved_data`` holds the values as
+    stored JSON. ``errors`` and ``warnings`` are plain dicts the app fills as
+    it validates.
     """
 
     form_id: str
@@ -38,10 +40,26 @@ class FormState:
     last_saved: datetime | None = None
     errors: dict[str, list[str]] = field(default_factory=dict)
     warnings: dict[str, list[str]] = field(default_factory=dict)
+    shown_defaults: dict[str, JSON] = field(default_factory=dict, repr=False, compare=False)
+    """Field -> the default (as stored JSON) its widget shows this run: read, never stored or mirrored."""
 
     @property
     def data(self) -> Mapping[str, JSON]:
+        if not self.shown_defaults:
+            return DecodedValues(self._data)
+        return DecodedValues({**self.shown_defaults, **self._data})
+
+    @property
+    def stored(self) -> Mapping[str, JSON]:
+        """Only the values stored (edits and values set from code), no default merely shown."""
         return DecodedValues(self._data)
+
+    def show_default(self, name: str, value: JSON) -> None:
+        """Note the value a widget shows this run: in ``data`` while nothing is stored for it."""
+        if name in self._data:
+            self.shown_defaults.pop(name, None)
+        else:
+            self.shown_defaults[name] = value
 
     @property
     def is_dirty(self) -> bool:

@@ -166,6 +166,15 @@ class UserSession:
         self._changed([("page",), ("navigation",)])
 
     @_locked
+    def start_at(self, page: str) -> bool:
+        """Make ``page`` where a session that has not moved yet starts (the app's real default
+        page, known once its navigation is declared); False once the session has moved."""
+        if not self._pages.start_at(page):
+            return False
+        self._changed([("page",), ("navigation",)])
+        return True
+
+    @_locked
     def go_back(self) -> bool:
         """Return to the previous page; False when there is none."""
         if not self._pages.back():

@@ -81,6 +81,12 @@ def _chosen(declared: Any, kwargs: Mapping[str, Any]) -> list[Any]:
     return list(declared) if isinstance(declared, (list, tuple)) else [declared]
 
 
+def _picked(declared: Any, kwargs: Mapping[str, Any]) -> Any:
+    if kwargs.get("selection_mode", "single") == "multi":
+        return _chosen(declared, kwargs)
+    return declared
+
+
 _KINDS: Final[dict[str, _Kind]] = {
     "text_input": _Kind("value", values.fit_text, drafts=True, default=_as_given),
     "text_area": _Kind("value", values.fit_text, drafts=True, default=_as_given),
@@ -95,6 +101,11 @@ _KINDS: Final[dict[str, _Kind]] = {
     "date_input": _Kind("value", values.fit_date),
     "time_input": _Kind("value", values.fit_time),
     "color_picker": _Kind("value", values.fit_color, default=lambda declared, _: declared or "#000000"),
+    "datetime_input": _Kind("value", values.fit_datetime),
+    "pills": _Kind("default", values.fit_pills, default=_picked),
+    "segmented_control": _Kind("default", values.fit_pills, default=_picked),
+    "feedback": _Kind("default", values.fit_feedback, default=_as_given),
+    "pagination": _Kind("default", values.fit_page, default=_as_given),
 }
 
 _SEED_DEFAULTS: Final[dict[str, Any]] = {}
@@ -141,7 +152,7 @@ def _stored_fitting(
     """(value, seed) for the stored value if it fits the widget now; None if there is none,
     or, with a warning, if it does not fit."""
     try:
-        value = session.get_form_state(path[1]).data.get(path[2], _MISSING)
+        value = session.get_form_state(path[1]).stored.get(path[2], _MISSING)
         if value is _MISSING:
             return None
         seed = kind.fit(value, kwargs)
@@ -181,7 +192,7 @@ def _push(
     fitting = _stored_fitting(session, path, kind, kwargs, key)
     if fitting is not None:
         st.session_state[key] = fitting[0]
-    elif path[2] not in session.get_form_state(path[1]).data:
+    elif path[2] not in session.get_form_state(path[1]).stored:
         default = _default(sync, name, kind, kwargs, key)
         if default is _MISSING:
             return
@@ -210,14 +221,61 @@ def _commit_then_call(key: str, user_callback: Any, user_args: Any, user_kwargs:
         user_callback(*(user_args or ()), **(user_kwargs or {}))
 
 
+_unkeyed_labels: set[str] = set()
+"""Labels already warned about as field names, so each is warned about once per process."""
+
+
+def _field_and_key(name: str, form_id: str, kwargs: Mapping[str, Any]) -> tuple[str, Any]:
+    """(field name, widget key): the widget's ``key``, else its label, with a warning once."""
+    key = kwargs.get("key")
+    if key:
+        return str(key), key
+    label = kwargs.get("label")
+    if label is None:
+        raise TypeError(f"sg.{name} has no label to name its field by: give it key=")
+    label = str(label)
+    if label not in _unkeyed_labels:
+        _unkeyed_labels.add(label)
+        logger.warning(
+            "st-session-guard: widget %r has no key=, so its value is stored under its label: "
+            "a renamed label loses the stored value", label,
+        )
+    return label, f"stsg:{form_id}:{label}"
+
+
+def _seed(
+    session: UserSession, path: Path, kind: _Kind, kwargs: dict[str, Any], key: str
+) -> tuple[Any, bool]:
+    """Give a widget about to be created its stored value, if that still fits; returns (the
+    value as stored JSON or ``_MISSING``, whether the URL's value won over it).
+
+    Through the widget's own default, so the first frame paints it; a widget bound to the
+    URL takes it through ``st.session_state`` instead (its default would leave the URL), and
+    a URL that carries the widget's parameter wins, as a shared link must."""
+    bound = kwargs.get("bind") == "query-params"
+    if bound and key in st.query_params:
+        stored = session.get_form_state(path[1]).stored.get(path[2], _MISSING)
+        return (_MISSING if stored is _MISSING else _encoded_or_missing(stored)), True
+    fitting = _stored_fitting(session, path, kind, kwargs, key)
+    if fitting is None:
+        return _MISSING, False
+    if bound:
+        st.session_state[key] = fitting[0]
+    else:
+        kwargs[kind.seed_param] = fitting[1]
+        if kwargs.get("accept_new_options"):
+            kwargs["options"] = values.options_with_new(fitting[0], kwargs)
+    return _encoded_or_missing(fitting[0]), False
+
+
 def _render(name: str, kind: _Kind, form_id: str, kwargs: dict[str, Any]) -> Any:
     widget = getattr(st, name)
     connection = run_connection()
     if connection is None:
         raise RuntimeError("call st_session_guard.bootstrap_session() before any sg widget")
-    field = kwargs.get("key") or str(kwargs["label"])
-    key = kwargs["key"] = kwargs.get("key") or f"stsg:{form_id}:{field}"
-    path: Path = ("forms", form_id, str(field))
+    field, key = _field_and_key(name, form_id, kwargs)
+    kwargs["key"] = key
+    path: Path = ("forms", form_id, field)
     if kwargs.get("type") == "password" or key in connection.excluded_keys:
         connection.excluded.add(path)
         return widget(**kwargs)
@@ -226,15 +284,13 @@ def _render(name: str, kind: _Kind, form_id: str, kwargs: dict[str, Any]) -> Any
     sync = _sync_of(connection)
     sync.widgets[key] = path
     if kind.drafts:
-        session.register_draft_widget(key, form_id, str(field))
+        session.register_draft_widget(key, form_id, field)
     revision = session.path_revision(path)
     current = st.session_state.get(key, _MISSING)  # one lookup: each costs microseconds, x every widget
     seeded: Any = _MISSING
+    url_won = False
     if current is _MISSING:
-        fitting = _stored_fitting(session, path, kind, kwargs, key)
-        if fitting is not None:
-            kwargs[kind.seed_param] = fitting[1]
-            seeded = _encoded_or_missing(fitting[0])
+        seeded, url_won = _seed(session, path, kind, kwargs, key)
         sync.seen[key] = revision
     elif revision > sync.seen.get(key, 0):
         _push(sync, session, name, kind, kwargs, key, (time.monotonic(), sync.shown.get(key)))
@@ -257,14 +313,17 @@ def _render(name: str, kind: _Kind, form_id: str, kwargs: dict[str, Any]) -> Any
             _commit_then_call, key, user_callback, kwargs.pop("args", None), kwargs.pop("kwargs", None)
         )
     value = widget(**kwargs)
-    if current is _MISSING and seeded is _MISSING:
-        sync.defaults[key] = value
     shown = _encoded_or_missing(value)
-    if seeded is not _MISSING and shown is not _MISSING and shown != seeded:
+    if current is _MISSING and seeded is _MISSING and not url_won:
+        sync.defaults[key] = value
+    if (seeded is not _MISSING or url_won) and shown is not _MISSING and shown != seeded:
         # The browser already held another value (a tab that reconnected to a restarted
-        # server): Streamlit returns it with no on_change, so it is committed here or never.
+        # server), or the URL did: Streamlit returns it with no on_change, so it is
+        # committed here or never.
         _commit(sync, session, key, value)
     sync.shown[key] = shown
+    if shown is not _MISSING:
+        session.get_form_state(form_id).show_default(field, shown)
     return value
 
 
@@ -313,3 +372,8 @@ select_slider = _wrapper("select_slider")
 date_input = _wrapper("date_input")
 time_input = _wrapper("time_input")
 color_picker = _wrapper("color_picker")
+datetime_input = _wrapper("datetime_input")
+pills = _wrapper("pills")
+segmented_control = _wrapper("segmented_control")
+feedback = _wrapper("feedback")
+pagination = _wrapper("pagination")

@@ -1,0 +1,222 @@
+"""Every value widget of Streamlit, wrapped: restored on a new page load when the stored value
+still fits, dropped with a warning when it does not, and the form's data as the app reads it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from st_session_guard import widgets as sg_widgets
+from st_session_guard.database import configure_database
+from st_session_guard.persistence import SessionPersistenceEngine
+from st_session_guard.session_persistence import configure_persistence
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[SessionPersistenceEngine]:
+    configure_database(f"sqlite:///{tmp_path / 'sessions.db'}")
+    engine = configure_persistence(debounce_delay=3600)
+    yield engine
+    engine.close()
+
+
+HEAD = """
+import datetime
+import streamlit as st
+import st_session_guard as sg
+session = sg.bootstrap_session({session_id!r})
+st.session_state["sid"] = session.session_id
+for name, value in {seed!r}.items():
+    session.update_form_data("f", name, value)
+"""
+
+
+def run(body: str, session_id: str | None = None, seed: dict[str, Any] | None = None,
+        query: dict[str, str] | None = None) -> AppTest:
+    app = AppTest.from_string(HEAD.format(session_id=session_id, seed=seed or {}) + body, default_timeout=30)
+    app.query_params.update(query or {})
+    app.run()
+    assert not app.exception, app.exception
+    return app
+
+
+def reload(engine: SessionPersistenceEngine, body: str, seed: dict[str, Any],
+           query: dict[str, str] | None = None) -> AppTest:
+    """A page load of ``body`` in a session whose form ``f`` already holds ``seed``."""
+    first = run("", seed=seed)
+    engine.flush_all()
+    return run(body, first.session_state["sid"], query=query)
+
+
+def stored(engine: SessionPersistenceEngine, app: AppTest) -> dict[str, Any]:
+    engine.flush_all()
+    session = engine.recover_session(app.session_state["sid"])
+    assert session is not None
+    return dict(session.get_form_state("f").data)  # a recovered session: no widget has shown a default
+
+
+NEW_WIDGETS = """
+sg.pills("Tags", ["red", "green", "blue"], selection_mode="multi", key="tags", form_id="f")
+sg.pills("Size", ["S", "M", "L"], key="size", form_id="f")
+sg.segmented_control("View", ["list", "grid"], key="view", form_id="f")
+sg.feedback("stars", key="rating", form_id="f")
+sg.datetime_input("Meeting", value=datetime.datetime(2026, 1, 1, 9, 0), key="meeting", form_id="f")
+sg.pagination(10, key="page", form_id="f")
+"""
+
+
+def test_every_new_value_widget_shows_its_stored_value_on_a_new_page_load(
+    engine: SessionPersistenceEngine,
+) -> None:
+    meeting = datetime(2026, 3, 4, 15, 30)
+    app = reload(engine, NEW_WIDGETS, {
+        "tags": ["green", "blue"], "size": "L", "view": "grid", "rating": 3, "meeting": meeting, "page": 7,
+    })
+
+    assert app.pills(key="tags").value == ["green", "blue"]
+    assert app.pills(key="size").value == "L"
+    assert app.segmented_control(key="view").value == "grid"
+    assert app.feedback(key="rating").value == 3
+    assert app.datetime_input(key="meeting").value == meeting
+    assert app.pagination(key="page").value == 7
+
+
+def test_an_edit_of_a_new_value_widget_is_stored(engine: SessionPersistenceEngine) -> None:
+    app = run(NEW_WIDGETS)
+    app.pills(key="size").set_value("M").run()
+    app.feedback(key="rating").set_value(4).run()
+    app.pagination(key="page").select(3).run()
+    assert stored(engine, app) == {"size": "M", "rating": 4, "page": 3}
+
+
+def test_stored_values_the_new_widgets_no_longer_take_are_dropped_with_a_warning(
+    engine: SessionPersistenceEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="st_session_guard"):
+        app = reload(engine, NEW_WIDGETS, {
+            "tags": ["purple"], "size": "XL", "rating": 9, "page": 11,
+            "meeting": date(2026, 3, 4),
+        })
+
+    assert app.pills(key="tags").value == []
+    assert app.pills(key="size").value is None
+    assert app.feedback(key="rating").value is None
+    assert app.pagination(key="page").value == 1
+    assert app.datetime_input(key="meeting").value == datetime(2026, 1, 1, 9, 0)
+    for field in ("tags", "size", "rating", "page", "meeting"):
+        assert f"not restoring widget {field!r}" in caplog.text
+
+
+NEW_OPTIONS = """
+sg.selectbox("City", ["Paris", "Rome"], accept_new_options=True, key="city", form_id="f")
+sg.multiselect("Labels", ["a", "b"], accept_new_options=True, key="labels", form_id="f")
+sg.selectbox("Fixed", ["Paris", "Rome"], key="fixed", form_id="f")
+"""
+
+
+def test_an_option_the_user_typed_comes_back_where_the_widget_accepts_new_options(
+    engine: SessionPersistenceEngine,
+) -> None:
+    app = reload(engine, NEW_OPTIONS, {"city": "Lisbon", "labels": ["b", "mine"], "fixed": "Lisbon"})
+
+    assert app.selectbox(key="city").value == "Lisbon"
+    assert app.multiselect(key="labels").value == ["b", "mine"]
+    assert app.selectbox(key="fixed").value == "Paris"  # a widget without new options still refuses it
+    app.run()
+    assert app.selectbox(key="city").value == "Lisbon"
+    assert stored(engine, app)["city"] == "Lisbon"
+
+
+BOUND = """
+sg.selectbox("Plan", ["free", "pro", "team"], bind="query-params", key="plan", form_id="f")
+"""
+
+
+def test_a_bound_widgets_value_comes_back_stays_in_the_url_and_loses_to_another_url(
+    engine: SessionPersistenceEngine,
+) -> None:
+    same = reload(engine, BOUND, {"plan": "pro"}, query={"plan": "pro"})
+    assert same.selectbox(key="plan").value == "pro"
+    assert same.query_params.get("plan") == "pro"
+
+    shared = reload(engine, BOUND, {"plan": "pro"}, query={"plan": "team"})
+    assert shared.selectbox(key="plan").value == "team"
+    assert stored(engine, shared)["plan"] == "team"
+
+    bare = reload(engine, BOUND, {"plan": "pro"})
+    assert bare.selectbox(key="plan").value == "pro"
+
+
+UNKEYED = """
+sg.text_input("Your name", form_id="f")
+sg.text_input("Your name", form_id="g")
+"""
+
+
+def test_a_widget_without_a_key_is_stored_under_its_label_with_one_warning(
+    engine: SessionPersistenceEngine, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sg_widgets, "_unkeyed_labels", set())
+    with caplog.at_level(logging.WARNING, logger="st_session_guard"):
+        app = run(UNKEYED)
+        app.text_input[0].input("Ada").run()
+        app.run()
+
+    assert stored(engine, app) == {"Your name": "Ada"}
+    assert caplog.text.count("'Your name' has no key=") == 1
+
+
+FORM = """
+sg.text_input("Name", value="Ada", key="name", form_id="f")
+sg.date_input("Born", value=datetime.date(1815, 12, 10), key="born", form_id="f")
+sg.number_input("Age", value=36, key="age", form_id="f")
+form = session.get_form_state("f")
+st.session_state["seen"] = (dict(form.data), form.is_dirty)
+"""
+
+
+def test_the_form_data_holds_every_fields_value_untouched_defaults_included(
+    engine: SessionPersistenceEngine,
+) -> None:
+    app = run(FORM)
+    assert app.session_state["seen"] == ({"name": "Ada", "born": date(1815, 12, 10), "age": 36}, False)
+
+    app.number_input(key="age").set_value(37).run()
+    data, dirty = app.session_state["seen"]
+    assert data == {"name": "Ada", "born": date(1815, 12, 10), "age": 37}
+    assert type(data["born"]) is date
+    assert dirty is True
+    assert stored(engine, app) == {"age": 37}  # a default only shown is still never stored
+
+
+def test_after_a_restart_the_form_data_has_the_types_the_widgets_return(
+    engine: SessionPersistenceEngine,
+) -> None:
+    app = reload(engine, FORM, {"born": date(1816, 1, 1)})
+    data, _dirty = app.session_state["seen"]
+    assert data == {"name": "Ada", "born": date(1816, 1, 1), "age": 36}
+    assert type(data["born"]) is date
+
+
+NAVIGATION = """
+def start() -> None:
+    st.write("start")
+def settings() -> None:
+    st.write("settings")
+page = sg.navigation([st.Page(start, title="Start", default=True), st.Page(settings, url_path="settings")])
+page.run()
+st.session_state["trail"] = [entry.page for entry in session.navigation_history]
+"""
+
+
+def test_the_navigation_history_starts_at_the_apps_default_page(engine: SessionPersistenceEngine) -> None:
+    app = run(NAVIGATION)
+    assert app.session_state["trail"] == ["Start"]
+    app.run()
+    assert app.session_state["trail"] == ["Start"]
