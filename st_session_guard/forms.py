@@ -54,6 +54,10 @@ class FormState:
         """Only the values stored (edits and values set from code), no default merely shown."""
         return DecodedValues(self._data)
 
+    def stored_json(self, name: str) -> object:
+        """One field's value as stored JSON; ``ABSENT`` when nothing is stored for it."""
+        return self._data.get(name, ABSENT)
+
     def show_default(self, name: str, value: JSON) -> None:
         """Note the value a widget shows this run: in ``data`` while nothing is stored for it."""
         if name in self._data:

@@ -37,6 +37,7 @@ from streamlit.elements.lib.form_utils import current_form_id
 
 from . import values
 from .connection import Connection, get_connection, run_connection
+from .history import ABSENT
 from .manager import current_session
 from .session import JSON, Path, UserSession
 
@@ -129,6 +130,9 @@ class WidgetSync:
     widget, the value it showed before) while the browser may not have drawn that value yet."""
     defaults: dict[str, Any] = field(default_factory=dict)
     """Widget key -> the value it showed when it was drawn with nothing stored."""
+    declared: dict[str, JSON] = field(default_factory=dict)
+    """Widget key -> the default its app declared when it was created (stored JSON), stored
+    beside each of its edits."""
 
 
 _this_run = threading.local()
@@ -146,15 +150,26 @@ def _sync_of(connection: Connection) -> WidgetSync:
     return sync
 
 
+def _declared_default(name: str, kind: _Kind, kwargs: Mapping[str, Any]) -> Any:
+    """The default the app declares for a widget, as stored JSON (an option, not its index);
+    ``_MISSING`` where it cannot be stored."""
+    declared = kwargs.get(kind.seed_param, _SEED_DEFAULTS[name])
+    return _encoded_or_missing(declared if kind.default is None else kind.default(declared, kwargs))
+
+
 def _stored_fitting(
-    session: UserSession, path: Path, kind: _Kind, kwargs: Mapping[str, Any], key: str
+    session: UserSession, path: Path, kind: _Kind, kwargs: Mapping[str, Any], key: str, declared: Any
 ) -> tuple[Any, Any] | None:
     """(value, seed) for the stored value if it fits the widget now; None if there is none,
-    or, with a warning, if it does not fit."""
+    or, with a warning, if it does not fit or was an edit of a default the app has changed since."""
     try:
-        value = session.get_form_state(path[1]).stored.get(path[2], _MISSING)
-        if value is _MISSING:
+        raw = session.get_form_state(path[1]).stored_json(path[2])
+        if raw is ABSENT:
             return None
+        recorded = values.recorded_default(raw)
+        if recorded is not values.NOT_RECORDED and declared is not _MISSING and recorded != declared:
+            raise values.Unfit(f"the app's default changed from {recorded!r} since it was edited")
+        value = values.decode(raw)
         seed = kind.fit(value, kwargs)
     except values.Unfit as reason:
         logger.warning("st-session-guard: not restoring widget %r: %s", key, reason)
@@ -164,8 +179,9 @@ def _stored_fitting(
 
 def _commit(sync: WidgetSync, session: UserSession, key: str, value: Any) -> None:
     path = sync.widgets[key]
+    declared = sync.declared.get(key, _MISSING)
     try:
-        session.update_form_data(path[1], path[2], value)
+        session.update_form_data(path[1], path[2], value if declared is _MISSING else values.Edited(value, declared))
     except TypeError as reason:
         logger.warning("st-session-guard: not persisting widget %r: %s", key, reason)
     sync.seen[key] = session.path_revision(path)
@@ -189,7 +205,7 @@ def _push(
     """Write the stored value, changed elsewhere, into the widget's state before it is drawn;
     the widget's default where the field is gone (an undo of its first edit, say)."""
     path = sync.widgets[key]
-    fitting = _stored_fitting(session, path, kind, kwargs, key)
+    fitting = _stored_fitting(session, path, kind, kwargs, key, sync.declared.get(key, _MISSING))
     if fitting is not None:
         st.session_state[key] = fitting[0]
     elif path[2] not in session.get_form_state(path[1]).stored:
@@ -244,7 +260,7 @@ def _field_and_key(name: str, form_id: str, kwargs: Mapping[str, Any]) -> tuple[
 
 
 def _seed(
-    session: UserSession, path: Path, kind: _Kind, kwargs: dict[str, Any], key: str
+    session: UserSession, path: Path, kind: _Kind, kwargs: dict[str, Any], key: str, declared: Any
 ) -> tuple[Any, bool]:
     """Give a widget about to be created its stored value, if that still fits; returns (the
     value as stored JSON or ``_MISSING``, whether the URL's value won over it).
@@ -256,7 +272,7 @@ def _seed(
     if bound and key in st.query_params:
         stored = session.get_form_state(path[1]).stored.get(path[2], _MISSING)
         return (_MISSING if stored is _MISSING else _encoded_or_missing(stored)), True
-    fitting = _stored_fitting(session, path, kind, kwargs, key)
+    fitting = _stored_fitting(session, path, kind, kwargs, key, declared)
     if fitting is None:
         return _MISSING, False
     if bound:
@@ -290,7 +306,8 @@ def _render(name: str, kind: _Kind, form_id: str, kwargs: dict[str, Any]) -> Any
     seeded: Any = _MISSING
     url_won = False
     if current is _MISSING:
-        seeded, url_won = _seed(session, path, kind, kwargs, key)
+        declared = sync.declared[key] = _declared_default(name, kind, kwargs)
+        seeded, url_won = _seed(session, path, kind, kwargs, key, declared)
         sync.seen[key] = revision
     elif revision > sync.seen.get(key, 0):
         _push(sync, session, name, kind, kwargs, key, (time.monotonic(), sync.shown.get(key)))

@@ -220,3 +220,24 @@ def test_the_navigation_history_starts_at_the_apps_default_page(engine: SessionP
     assert app.session_state["trail"] == ["Start"]
     app.run()
     assert app.session_state["trail"] == ["Start"]
+
+
+def greeting(default: str) -> str:
+    return f'sg.text_input("Name", value={default!r}, key="name", form_id="f")\n'
+
+
+def test_an_edit_comes_back_while_the_app_keeps_its_default_and_is_dropped_once_it_changes(
+    engine: SessionPersistenceEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = run(greeting("Ada"))
+    first.text_input(key="name").input("Grace").run()
+    engine.flush_all()
+    session_id = first.session_state["sid"]
+
+    assert run(greeting("Ada"), session_id).text_input(key="name").value == "Grace"
+    with caplog.at_level(logging.WARNING, logger="st_session_guard"):
+        redeployed = run(greeting("Bob"), session_id)
+
+    assert redeployed.text_input(key="name").value == "Bob"
+    assert "the app's default changed from 'Ada'" in caplog.text
+
