@@ -151,10 +151,10 @@ def _sync_of(connection: Connection) -> WidgetSync:
 
 
 def _declared_default(name: str, kind: _Kind, kwargs: Mapping[str, Any]) -> Any:
-    """The default the app declares for a widget, as stored JSON (an option, not its index);
-    ``_MISSING`` where it cannot be stored."""
-    declared = kwargs.get(kind.seed_param, _SEED_DEFAULTS[name])
-    return _encoded_or_missing(declared if kind.default is None else kind.default(declared, kwargs))
+    """The default the app declares for a widget, as its code writes it (``index=0`` stays the
+    same default when an option is added in front), as stored JSON; ``_MISSING`` where it
+    cannot be stored."""
+    return _encoded_or_missing(kwargs.get(kind.seed_param, _SEED_DEFAULTS[name]))
 
 
 def _stored_fitting(
