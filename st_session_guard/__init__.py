@@ -15,6 +15,7 @@ import importlib
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
+    from .editor import data_editor
     from .manager import bootstrap_session, get_current_session
     from .pages import navigation
     from .session import FormSnapshot, FormState, NavigationEntry, SessionMetrics, UserSession
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 
 _HOMES: Final = {
     "bootstrap_session": "manager",
+    "data_editor": "editor",
     "get_current_session": "manager",
     "navigation": "pages",
     **dict.fromkeys(
@@ -76,6 +78,7 @@ __all__ = [
     "bootstrap_session",
     "checkbox",
     "color_picker",
+    "data_editor",
     "date_input",
     "datetime_input",
     "feedback",

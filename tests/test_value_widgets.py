@@ -241,3 +241,26 @@ def test_an_edit_comes_back_while_the_app_keeps_its_default_and_is_dropped_once_
     assert redeployed.text_input(key="name").value == "Bob"
     assert "the app's default changed from 'Ada'" in caplog.text
 
+
+
+HIDDEN = """
+if st.checkbox("Show the note", value=True, key="show"):
+    sg.text_input("Note", key="note", form_id="f", persist_state="session")
+sg.text_input("Quiet", key="quiet", form_id="f", on_change="ignore")
+"""
+
+
+def test_persist_state_and_on_change_ignore_pass_through_and_the_values_are_stored(
+    engine: SessionPersistenceEngine,
+) -> None:
+    app = run(HIDDEN)
+    app.text_input(key="note").input("call Ada").run()
+    app.text_input(key="quiet").input("hush").run()
+    app.checkbox(key="show").uncheck().run()
+    app.checkbox(key="show").check().run()
+    assert app.text_input(key="note").value == "call Ada"
+    assert stored(engine, app) == {"note": "call Ada", "quiet": "hush"}
+
+    reloaded = run(HIDDEN, app.session_state["sid"])
+    assert reloaded.text_input(key="note").value == "call Ada"
+    assert reloaded.text_input(key="quiet").value == "hush"
