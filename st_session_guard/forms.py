@@ -40,6 +40,9 @@ class FormState:
     last_saved: datetime | None = None
     errors: dict[str, list[str]] = field(default_factory=dict)
     warnings: dict[str, list[str]] = field(default_factory=dict)
+    edited_over: dict[str, JSON] = field(default_factory=dict, repr=False)
+    """Field -> the default its app declared when a widget last stored an edit of it (stored
+    with ``saved_data``), so an edit of an older default is dropped once the app declares another."""
     shown_defaults: dict[str, JSON] = field(default_factory=dict, repr=False, compare=False)
     """Field -> the default (as stored JSON) its widget shows this run: read, never stored or mirrored."""
 
@@ -157,6 +160,14 @@ class Forms:
         history = self.histories.get(form_id)
         return history is not None and history.step(history.at + 1) is not None
 
+    def record_default(self, form_id: str, name: str, default: JSON) -> list[Path]:
+        """Note the default a widget's edit of ``name`` was made over; the paths that changed."""
+        form = self.form(form_id)
+        if form.edited_over.get(name, ABSENT) == default:
+            return []
+        form.edited_over[name] = copy.deepcopy(default)
+        return [("form_meta", form_id)]
+
     def mark_saved(self, form_id: str) -> list[Path]:
         form = self.form(form_id)
         form.saved_data = copy.deepcopy(form._data)
@@ -192,3 +203,4 @@ class Forms:
         elif root == "form_meta" and form_id in self.states:
             self.states[form_id].saved_data = {}
             self.states[form_id].last_saved = None
+            self.states[form_id].edited_over = {}

@@ -217,6 +217,13 @@ class UserSession:
         return bool(paths)
 
     @_locked
+    def record_widget_default(self, form_id: str, field_name: str, default: JSON) -> None:
+        """Keep beside a widget's stored edit the default its app declared (stored JSON)."""
+        paths = self._forms.record_default(form_id, field_name, default)
+        if paths:
+            self._changed(paths)
+
+    @_locked
     def mark_form_saved(self, form_id: str) -> None:
         self._changed(self._forms.mark_saved(form_id))
 

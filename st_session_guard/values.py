@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any, Final
 
@@ -26,34 +25,6 @@ class Unfit(ValueError):
 _PLAIN: Final = frozenset({str, bool, type(None)})
 _INT_RANGE: Final = range(-(2**63), 2**64)
 """What a stored integer can be: JSON's writer here takes no more than 64 bits."""
-
-
-@dataclass(frozen=True)
-class Edited:
-    """A widget's value with the default its app declared when it was stored, so an edit made
-    over an older default is dropped once the app declares another (as Dash does). Reads of
-    the stored value give ``value`` alone."""
-
-    value: Any
-    default: JSON
-    """The declared default, as stored JSON."""
-
-
-NOT_RECORDED: Final = object()
-"""What ``recorded_default`` gives for a value stored without its widget's default."""
-
-
-def recorded_default(raw: JSON) -> Any:
-    """The default stored beside a widget's value (JSON); ``NOT_RECORDED`` where there is none."""
-    if isinstance(raw, dict) and len(raw) == 1 and isinstance(raw.get("$edited"), list):
-        return raw["$edited"][1]
-    return NOT_RECORDED
-
-
-def _edited_value(items: Any) -> Any:
-    if not isinstance(items, list) or len(items) != 2:
-        raise ValueError("an edited value is [value, default]")
-    return decode(items[0])
 
 
 def encode(value: Any) -> JSON:
@@ -76,8 +47,6 @@ def encode(value: Any) -> JSON:
         if not math.isfinite(value):
             raise TypeError(f"{value} is not a finite number, and cannot be stored")
         return value
-    if kind is Edited:
-        return {"$edited": [encode(value.value), value.default]}
     if isinstance(value, datetime):
         return {"$datetime": value.isoformat()}
     if isinstance(value, date):
@@ -107,7 +76,6 @@ _DECODERS: Final[dict[str, Callable[[Any], Any]]] = {
     "$time": time.fromisoformat,
     "$tuple": lambda items: tuple(decode(v) for v in items),
     "$dict": lambda items: {key: decode(v) for key, v in items.items()},
-    "$edited": _edited_value,
 }
 
 

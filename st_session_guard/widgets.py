@@ -163,11 +163,12 @@ def _stored_fitting(
     """(value, seed) for the stored value if it fits the widget now; None if there is none,
     or, with a warning, if it does not fit or was an edit of a default the app has changed since."""
     try:
-        raw = session.get_form_state(path[1]).stored_json(path[2])
+        form = session.get_form_state(path[1])
+        raw = form.stored_json(path[2])
         if raw is ABSENT:
             return None
-        recorded = values.recorded_default(raw)
-        if recorded is not values.NOT_RECORDED and declared is not _MISSING and recorded != declared:
+        recorded = form.edited_over.get(path[2], ABSENT)
+        if recorded is not ABSENT and declared is not _MISSING and recorded != declared:
             raise values.Unfit(f"the app's default changed from {recorded!r} since it was edited")
         value = values.decode(raw)
         seed = kind.fit(value, kwargs)
@@ -179,11 +180,14 @@ def _stored_fitting(
 
 def _commit(sync: WidgetSync, session: UserSession, key: str, value: Any) -> None:
     path = sync.widgets[key]
-    declared = sync.declared.get(key, _MISSING)
     try:
-        session.update_form_data(path[1], path[2], value if declared is _MISSING else values.Edited(value, declared))
+        session.update_form_data(path[1], path[2], value)
     except TypeError as reason:
         logger.warning("st-session-guard: not persisting widget %r: %s", key, reason)
+    else:
+        declared = sync.declared.get(key, _MISSING)
+        if declared is not _MISSING:
+            session.record_widget_default(path[1], path[2], declared)
     sync.seen[key] = session.path_revision(path)
     sync.shown[key] = _encoded_or_missing(value)
     sync.pushed.pop(key, None)

@@ -233,6 +233,10 @@ def test_an_edit_comes_back_while_the_app_keeps_its_default_and_is_dropped_once_
     first.text_input(key="name").input("Grace").run()
     engine.flush_all()
     session_id = first.session_state["sid"]
+    recovered = engine.recover_session(session_id)
+    assert recovered is not None
+    assert recovered.get_form_state("f").edited_over == {"name": "Ada"}  # stored beside the value
+    assert dict(recovered.get_form_state("f").data) == {"name": "Grace"}  # which stays as it was
 
     assert run(greeting("Ada"), session_id).text_input(key="name").value == "Grace"
     with caplog.at_level(logging.WARNING, logger="st_session_guard"):
