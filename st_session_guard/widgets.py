@@ -167,11 +167,11 @@ def _stored_fitting(
         raw = form.stored_json(path[2])
         if raw is ABSENT:
             return None
+        value = values.decode(raw)
+        seed = kind.fit(value, kwargs)
         recorded = form.edited_over.get(path[2], ABSENT)
         if recorded is not ABSENT and declared is not _MISSING and recorded != declared:
             raise values.Unfit(f"the app's default changed from {recorded!r} since it was edited")
-        value = values.decode(raw)
-        seed = kind.fit(value, kwargs)
     except values.Unfit as reason:
         logger.warning("st-session-guard: not restoring widget %r: %s", key, reason)
         return None
