@@ -4,18 +4,15 @@ with a warning when they no longer fit it."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from guarded_pages import page_load
 from streamlit.testing.v1 import AppTest
 
 from st_session_guard import table_edits
-from st_session_guard.database import configure_database
 from st_session_guard.persistence import SessionPersistenceEngine
-from st_session_guard.session_persistence import configure_persistence
 
 
 def people() -> pd.DataFrame:
@@ -55,32 +52,15 @@ def test_edits_of_a_row_or_column_that_is_gone_or_of_another_type_are_left_out()
     ]
 
 
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[SessionPersistenceEngine]:
-    configure_database(f"sqlite:///{tmp_path / 'sessions.db'}")
-    engine = configure_persistence(debounce_delay=3600)
-    yield engine
-    engine.close()
-
-
-SCRIPT = """
-import pandas as pd
-import streamlit as st
-import st_session_guard as sg
-session = sg.bootstrap_session({session_id!r})
-st.session_state["sid"] = session.session_id
-for name, value in {seed!r}.items():
-    session.update_form_data("f", name, value)
-data = pd.DataFrame({columns!r})
-st.session_state["table"] = sg.data_editor(data, key="people", form_id="f", num_rows="dynamic").to_dict("list")
+EDITOR = """
+st.session_state["table"] = sg.data_editor(
+    pd.DataFrame({columns!r}), key="people", form_id="f", num_rows="dynamic"
+).to_dict("list")
 """
 
 
-def page_load(session_id: str | None, columns: dict[str, list[Any]], seed: dict[str, Any] | None = None) -> AppTest:
-    app = AppTest.from_string(SCRIPT.format(session_id=session_id, seed=seed or {}, columns=columns))
-    app.run(timeout=30)
-    assert not app.exception, app.exception
-    return app
+def editor_load(session_id: str | None, columns: dict[str, list[Any]], seed: dict[str, Any] | None = None) -> AppTest:
+    return page_load(EDITOR.format(columns=columns), session_id, seed)
 
 
 COLUMNS = {"name": ["Ada", "Grace"], "age": [36, 85]}
@@ -88,10 +68,10 @@ COLUMNS = {"name": ["Ada", "Grace"], "age": [36, 85]}
 
 def test_stored_edits_are_applied_to_the_apps_data_on_the_next_page_load(engine: SessionPersistenceEngine) -> None:
     edits = {"edited": [[0, {"age": 37}]], "added": [[2, {"name": "Barbara", "age": 40}]], "deleted": [1]}
-    first = page_load(None, COLUMNS, seed={"people": edits})
+    first = editor_load(None, COLUMNS, seed={"people": edits})
     engine.flush_all()
 
-    reloaded = page_load(first.session_state["sid"], COLUMNS)
+    reloaded = editor_load(first.session_state["sid"], COLUMNS)
 
     assert reloaded.session_state["table"] == {"name": ["Ada", "Barbara"], "age": [37, 40]}
 
@@ -100,11 +80,11 @@ def test_stored_edits_that_no_longer_fit_the_apps_data_are_dropped_with_a_warnin
     engine: SessionPersistenceEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
     edits = {"edited": [[0, {"age": 37}], [1, {"email": "grace@example.org"}]], "added": [], "deleted": []}
-    first = page_load(None, COLUMNS, seed={"people": edits})
+    first = editor_load(None, COLUMNS, seed={"people": edits})
     engine.flush_all()
 
     with caplog.at_level(logging.WARNING, logger="st_session_guard"):
-        reloaded = page_load(first.session_state["sid"], {"name": ["Ada", "Grace"], "age": ["36", "85"]})
+        reloaded = editor_load(first.session_state["sid"], {"name": ["Ada", "Grace"], "age": ["36", "85"]})
 
     assert reloaded.session_state["table"] == {"name": ["Ada", "Grace"], "age": ["36", "85"]}
     assert "not restoring an edit of data editor 'people': 37 no longer fits column 'age'" in caplog.text

@@ -4,54 +4,16 @@ still fits, dropped with a warning when it does not, and the form's data as the 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
+from guarded_pages import page_load as run
+from guarded_pages import reload
 from streamlit.testing.v1 import AppTest
 
 from st_session_guard import widgets as sg_widgets
-from st_session_guard.database import configure_database
 from st_session_guard.persistence import SessionPersistenceEngine
-from st_session_guard.session_persistence import configure_persistence
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[SessionPersistenceEngine]:
-    configure_database(f"sqlite:///{tmp_path / 'sessions.db'}")
-    engine = configure_persistence(debounce_delay=3600)
-    yield engine
-    engine.close()
-
-
-HEAD = """
-import datetime
-import streamlit as st
-import st_session_guard as sg
-session = sg.bootstrap_session({session_id!r})
-st.session_state["sid"] = session.session_id
-for name, value in {seed!r}.items():
-    session.update_form_data("f", name, value)
-"""
-
-
-def run(body: str, session_id: str | None = None, seed: dict[str, Any] | None = None,
-        query: dict[str, str] | None = None) -> AppTest:
-    app = AppTest.from_string(HEAD.format(session_id=session_id, seed=seed or {}) + body, default_timeout=30)
-    app.query_params.update(query or {})
-    app.run()
-    assert not app.exception, app.exception
-    return app
-
-
-def reload(engine: SessionPersistenceEngine, body: str, seed: dict[str, Any],
-           query: dict[str, str] | None = None) -> AppTest:
-    """A page load of ``body`` in a session whose form ``f`` already holds ``seed``."""
-    first = run("", seed=seed)
-    engine.flush_all()
-    return run(body, first.session_state["sid"], query=query)
 
 
 def stored(engine: SessionPersistenceEngine, app: AppTest) -> dict[str, Any]:
