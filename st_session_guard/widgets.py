@@ -39,7 +39,8 @@ from . import values
 from .connection import Connection, get_connection, run_connection
 from .history import ABSENT
 from .manager import current_session
-from .session import JSON, Path, UserSession
+from .session import JSON, FormState, Path, UserSession
+from .widget_kinds import KINDS, Kind
 
 logger = logging.getLogger("st_session_guard")
 
@@ -51,63 +52,6 @@ PUSH_RESEND_SECONDS: Final = 2.0
 the push, sent back, is taken for no edit. A run's output waits in Streamlit's queue for
 the event loop, which on a busy server can take a second; the run that follows it drops
 what is still queued, and a rerun the browser asked for meanwhile carries its old value."""
-
-
-@dataclass(frozen=True)
-class _Kind:
-    seed_param: str
-    """The widget argument that sets its initial value."""
-    fit: values.FitRule
-    seeds_index: bool = False
-    """The seed is an option's index, not the value itself."""
-    drafts: bool = False
-    """Uncommitted typing is captured by the guard."""
-    default: Callable[[Any, Mapping[str, Any]], Any] | None = None
-    """The value shown when nothing is stored, from the seeding argument as declared (given or
-    not) and the other arguments; None where Streamlit works it out when it draws (today, a minimum)."""
-
-
-def _as_given(declared: Any, kwargs: Mapping[str, Any]) -> Any:
-    return declared
-
-
-def _option_at(declared: Any, kwargs: Mapping[str, Any]) -> Any:
-    options = list(kwargs.get("options") or [])
-    return options[declared] if type(declared) is int and 0 <= declared < len(options) else None
-
-
-def _chosen(declared: Any, kwargs: Mapping[str, Any]) -> list[Any]:
-    if declared is None:
-        return []
-    return list(declared) if isinstance(declared, (list, tuple)) else [declared]
-
-
-def _picked(declared: Any, kwargs: Mapping[str, Any]) -> Any:
-    if kwargs.get("selection_mode", "single") == "multi":
-        return _chosen(declared, kwargs)
-    return declared
-
-
-_KINDS: Final[dict[str, _Kind]] = {
-    "text_input": _Kind("value", values.fit_text, drafts=True, default=_as_given),
-    "text_area": _Kind("value", values.fit_text, drafts=True, default=_as_given),
-    "number_input": _Kind("value", values.fit_number, drafts=True),
-    "selectbox": _Kind("index", values.fit_choice_index, seeds_index=True, default=_option_at),
-    "radio": _Kind("index", values.fit_choice_index, seeds_index=True, default=_option_at),
-    "multiselect": _Kind("default", values.fit_many, default=_chosen),
-    "checkbox": _Kind("value", values.fit_bool, default=lambda declared, _: bool(declared)),
-    "toggle": _Kind("value", values.fit_bool, default=lambda declared, _: bool(declared)),
-    "slider": _Kind("value", values.fit_slider),
-    "select_slider": _Kind("value", values.fit_select_slider),
-    "date_input": _Kind("value", values.fit_date),
-    "time_input": _Kind("value", values.fit_time),
-    "color_picker": _Kind("value", values.fit_color, default=lambda declared, _: declared or "#000000"),
-    "datetime_input": _Kind("value", values.fit_datetime),
-    "pills": _Kind("default", values.fit_pills, default=_picked),
-    "segmented_control": _Kind("default", values.fit_pills, default=_picked),
-    "feedback": _Kind("default", values.fit_feedback, default=_as_given),
-    "pagination": _Kind("default", values.fit_page, default=_as_given),
-}
 
 _SEED_DEFAULTS: Final[dict[str, Any]] = {}
 """Widget name -> its seeding argument's default in Streamlit's signature."""
@@ -130,6 +74,8 @@ class WidgetSync:
     widget, the value it showed before) while the browser may not have drawn that value yet."""
     defaults: dict[str, Any] = field(default_factory=dict)
     """Widget key -> the value it showed when it was drawn with nothing stored."""
+    forms: dict[str, tuple[UserSession, FormState]] = field(default_factory=dict)
+    """Form id -> (the session, its form), so a run finds a form without taking the session's lock."""
     declared: dict[str, JSON] = field(default_factory=dict)
     """Widget key -> the default its app declared when it was created (stored JSON), stored
     beside each of its edits."""
@@ -150,7 +96,7 @@ def _sync_of(connection: Connection) -> WidgetSync:
     return sync
 
 
-def _declared_default(name: str, kind: _Kind, kwargs: Mapping[str, Any]) -> Any:
+def _declared_default(name: str, kind: Kind, kwargs: Mapping[str, Any]) -> Any:
     """The default the app declares for a widget, as its code writes it (``index=0`` stays the
     same default when an option is added in front), as stored JSON; ``_MISSING`` where it
     cannot be stored."""
@@ -158,7 +104,7 @@ def _declared_default(name: str, kind: _Kind, kwargs: Mapping[str, Any]) -> Any:
 
 
 def _stored_fitting(
-    session: UserSession, path: Path, kind: _Kind, kwargs: Mapping[str, Any], key: str, declared: Any
+    session: UserSession, path: Path, kind: Kind, kwargs: Mapping[str, Any], key: str, declared: Any
 ) -> tuple[Any, Any] | None:
     """(value, seed) for the stored value if it fits the widget now; None if there is none,
     or, with a warning, if it does not fit or was an edit of a default the app has changed since."""
@@ -203,7 +149,7 @@ def _pending_push(sync: WidgetSync, key: str) -> tuple[float, Any] | None:
 
 
 def _push(
-    sync: WidgetSync, session: UserSession, name: str, kind: _Kind, kwargs: Mapping[str, Any], key: str,
+    sync: WidgetSync, session: UserSession, name: str, kind: Kind, kwargs: Mapping[str, Any], key: str,
     pushed: tuple[float, Any],
 ) -> None:
     """Write the stored value, changed elsewhere, into the widget's state before it is drawn;
@@ -222,7 +168,7 @@ def _push(
     sync.pushed[key] = pushed
 
 
-def _default(sync: WidgetSync, name: str, kind: _Kind, kwargs: Mapping[str, Any], key: str) -> Any:
+def _default(sync: WidgetSync, name: str, kind: Kind, kwargs: Mapping[str, Any], key: str) -> Any:
     if kind.default is None:
         return sync.defaults.get(key, _MISSING)
     return kind.default(kwargs.get(kind.seed_param, _SEED_DEFAULTS[name]), kwargs)
@@ -264,7 +210,7 @@ def _field_and_key(name: str, form_id: str, kwargs: Mapping[str, Any]) -> tuple[
 
 
 def _seed(
-    session: UserSession, path: Path, kind: _Kind, kwargs: dict[str, Any], key: str, declared: Any
+    session: UserSession, path: Path, kind: Kind, kwargs: dict[str, Any], key: str, declared: Any
 ) -> tuple[Any, bool]:
     """Give a widget about to be created its stored value, if that still fits; returns (the
     value as stored JSON or ``_MISSING``, whether the URL's value won over it).
@@ -288,7 +234,7 @@ def _seed(
     return _encoded_or_missing(fitting[0]), False
 
 
-def _render(name: str, kind: _Kind, form_id: str, kwargs: dict[str, Any]) -> Any:
+def _render(name: str, kind: Kind, form_id: str, kwargs: dict[str, Any]) -> Any:
     widget = getattr(st, name)
     connection = run_connection()
     if connection is None:
@@ -344,8 +290,15 @@ def _render(name: str, kind: _Kind, form_id: str, kwargs: dict[str, Any]) -> Any
         _commit(sync, session, key, value)
     sync.shown[key] = shown
     if shown is not _MISSING:
-        session.get_form_state(form_id).show_default(field, shown)
+        _form_of(sync, session, form_id).show_default(field, shown)
     return value
+
+
+def _form_of(sync: WidgetSync, session: UserSession, form_id: str) -> FormState:
+    cached = sync.forms.get(form_id)
+    if cached is None or cached[0] is not session:  # a session reloaded from the database is another object
+        cached = sync.forms[form_id] = (session, session.get_form_state(form_id))
+    return cached[1]
 
 
 def _encoded_or_missing(value: Any) -> Any:
@@ -356,7 +309,7 @@ def _encoded_or_missing(value: Any) -> Any:
 
 
 def _wrapper(name: str) -> Callable[..., Any]:
-    kind = _KINDS[name]
+    kind = KINDS[name]
     widget = getattr(st, name)
     signature = inspect.signature(widget)
     _SEED_DEFAULTS[name] = signature.parameters[kind.seed_param].default
