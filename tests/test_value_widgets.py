@@ -230,3 +230,10 @@ def test_persist_state_and_on_change_ignore_pass_through_and_the_values_are_stor
     reloaded = run(HIDDEN, app.session_state["sid"])
     assert reloaded.text_input(key="note").value == "call Ada"
     assert reloaded.text_input(key="quiet").value == "hush"
+
+
+def test_a_widget_with_neither_key_nor_label_is_refused_with_a_clear_error(engine: SessionPersistenceEngine) -> None:
+    app = AppTest.from_string(
+        "import st_session_guard as sg\nsg.bootstrap_session()\nsg.feedback('thumbs', form_id='f')\n"
+    ).run(timeout=30)
+    assert "sg.feedback has no label to name its field by: give it key=" in app.exception[0].message
