@@ -5,7 +5,10 @@ Each wrapper keeps one form field in step with one widget:
 - when the widget is created (first run of a page load, or the page is shown
   again), a stored value that still fits the widget is passed as the
   widget's own default (``value=``, ``index=``, ``default=``), so the very
-  first frame paints it — ``st.session_state`` would paint the default first;
+  first frame paints it — ``st.session_state`` would paint the default first.
+  A widget bound to the URL (``bind="query-params"``) is the exception: a URL
+  carrying its parameter wins (a shared link), and otherwise the stored value
+  goes through ``st.session_state``, since a seeded default leaves the URL;
 - when the stored value changed elsewhere (another tab, the browser mirror
   after a crash, undo), it is written to ``st.session_state`` before the widget
   ("pushed"), and pushed again on the runs that follow within
@@ -16,7 +19,10 @@ Each wrapper keeps one form field in step with one widget:
   the script, so the guard ships it to the mirror in the same run; a value
   set from code (or edited inside ``st.form``, where callbacks are not
   allowed) is committed when the widget is drawn, as it differs from what
-  the widget showed last. A default the widget merely shows is never stored.
+  the widget showed last. A default the widget merely shows is never stored:
+  it is part of the form's ``data`` for this run only. Beside each edit the
+  default the app declared is kept, and an edit of a default the app has
+  changed since is not restored.
 
 Password inputs are never persisted anywhere.
 """
