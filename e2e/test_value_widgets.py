@@ -95,3 +95,16 @@ def test_a_data_editor_edit_is_applied_to_the_apps_table_after_a_reload(
     reload_and_wait(page)
 
     expect(table).to_have_text('Table: {"name": ["Ada", "Grace"], "age": [37, 85]}')
+
+
+def test_the_chosen_tab_is_chosen_again_after_a_reload(stsg_page: Page, app: StreamlitServer) -> None:
+    page = stsg_page
+    open_app(page, app)
+    page.get_by_role("tab", name="Details").click()
+    expect(page.get_by_text("The details")).to_be_visible()
+    wait_for_run(page)
+
+    reload_and_wait(page)
+
+    expect(page.get_by_role("tab", name="Details")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_text("The details")).to_be_visible()

@@ -1,5 +1,5 @@
-"""Widgets beyond text fields: a URL-bound choice, a typed new option, pills, an ignored change
-and a data editor, each persisted by its wrapper."""
+"""Widgets beyond text fields: a URL-bound choice, a typed new option, pills, an ignored change,
+a data editor and tabs, each persisted by its wrapper."""
 
 import json
 
@@ -19,5 +19,7 @@ st.button("Run", key="run")
 table = sg.data_editor(
     pd.DataFrame({"name": ["Ada", "Grace"], "age": [36, 85]}), key="people", form_id="w", hide_index=True
 )
+summary, details = sg.tabs(["Summary", "Details"], key="tab", form_id="w")
+details.write("The details")
 st.caption(f"Runs: {runs}")
 st.caption("Table: " + json.dumps(table.to_dict("list")))

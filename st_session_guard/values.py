@@ -209,6 +209,12 @@ def fit_page(value: Any, kwargs: Mapping[str, Any]) -> int:
     return value
 
 
+def fit_tab(value: Any, kwargs: Mapping[str, Any]) -> str:
+    if value not in list(kwargs.get("tabs") or []):
+        raise Unfit(f"{value!r} is no longer a tab")
+    return str(value)
+
+
 def fit_bool(value: Any, kwargs: Mapping[str, Any]) -> bool:
     if not isinstance(value, bool):
         raise Unfit("not true or false")

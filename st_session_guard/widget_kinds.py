@@ -21,6 +21,9 @@ class Kind:
     default: Callable[[Any, Mapping[str, Any]], Any] | None = None
     """The value shown when nothing is stored, from the seeding argument as declared (given or
     not) and the other arguments; None where Streamlit works it out when it draws (today, a minimum)."""
+    container: bool = False
+    """A container (tabs, an expander): its value is its state in ``st.session_state``, kept
+    only while it reruns the script on change, and the call returns the container."""
 
 
 def _as_given(declared: Any, kwargs: Mapping[str, Any]) -> Any:
@@ -44,6 +47,11 @@ def _picked(declared: Any, kwargs: Mapping[str, Any]) -> Any:
     return declared
 
 
+def _first_tab(declared: Any, kwargs: Mapping[str, Any]) -> Any:
+    tabs = list(kwargs.get("tabs") or [])
+    return declared if declared is not None or not tabs else tabs[0]
+
+
 KINDS: Final[dict[str, Kind]] = {
     "text_input": Kind("value", values.fit_text, drafts=True, default=_as_given),
     "text_area": Kind("value", values.fit_text, drafts=True, default=_as_given),
@@ -63,4 +71,6 @@ KINDS: Final[dict[str, Kind]] = {
     "segmented_control": Kind("default", values.fit_pills, default=_picked),
     "feedback": Kind("default", values.fit_feedback, default=_as_given),
     "pagination": Kind("default", values.fit_page, default=_as_given),
+    "tabs": Kind("default", values.fit_tab, default=_first_tab, container=True),
+    "expander": Kind("expanded", values.fit_bool, default=lambda declared, _: bool(declared), container=True),
 }

@@ -285,7 +285,11 @@ def _render(name: str, kind: Kind, form_id: str, kwargs: dict[str, Any]) -> Any:
         kwargs["on_change"] = functools.partial(
             _commit_then_call, key, user_callback, kwargs.pop("args", None), kwargs.pop("kwargs", None)
         )
-    value = widget(**kwargs)
+    value = returned = widget(**kwargs)
+    if kind.container:
+        value = st.session_state.get(key, _MISSING)
+        if value is _MISSING:  # on_change="ignore": Streamlit keeps no state to persist
+            return returned
     shown = _encoded_or_missing(value)
     if current is _MISSING and seeded is _MISSING and not url_won:
         sync.defaults[key] = value
@@ -297,7 +301,7 @@ def _render(name: str, kind: Kind, form_id: str, kwargs: dict[str, Any]) -> Any:
     sync.shown[key] = shown
     if shown is not _MISSING:
         _form_of(sync, session, form_id).show_default(field, shown)
-    return value
+    return returned
 
 
 def _form_of(sync: WidgetSync, session: UserSession, form_id: str) -> FormState:
@@ -357,3 +361,5 @@ pills = _wrapper("pills")
 segmented_control = _wrapper("segmented_control")
 feedback = _wrapper("feedback")
 pagination = _wrapper("pagination")
+tabs = _wrapper("tabs")
+expander = _wrapper("expander")

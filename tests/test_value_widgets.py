@@ -237,3 +237,24 @@ def test_a_widget_with_neither_key_nor_label_is_refused_with_a_clear_error(engin
         "import st_session_guard as sg\nsg.bootstrap_session()\nsg.feedback('thumbs', form_id='f')\n"
     ).run(timeout=30)
     assert "sg.feedback has no label to name its field by: give it key=" in app.exception[0].message
+
+
+CONTAINERS = """
+if st.button("Open the details", key="open_details"):
+    st.session_state["details"] = True
+first, second = sg.tabs(["Summary", "Details"], key="tab", form_id="f")
+with sg.expander("More", key="details", form_id="f"):
+    st.write("more")
+st.session_state["state"] = (st.session_state["tab"], st.session_state["details"])
+"""
+
+
+def test_the_chosen_tab_and_an_open_expander_are_stored_and_come_back(engine: SessionPersistenceEngine) -> None:
+    app = reload(engine, CONTAINERS, {"tab": "Details"})
+    assert app.session_state["state"] == ("Details", False)
+    app.button(key="open_details").click().run()  # AppTest sends no tab back: only the expander is asserted
+    assert app.session_state["state"][1] is True
+    assert stored(engine, app) == {"tab": "Details", "details": True}
+
+    reloaded = run(CONTAINERS, app.session_state["sid"])
+    assert reloaded.session_state["state"] == ("Details", True)
