@@ -194,8 +194,12 @@ class Forms:
         return None
 
     def delete(self, path: Path) -> None:
-        """Take a tombstone for a ``forms``, ``form_meta`` or ``snapshots`` path."""
-        root, form_id = path[0], path[1]
+        """Take a tombstone for a ``forms``, ``form_meta`` or ``snapshots`` path; ``ValueError``
+        for any other (the page and the trail are never deleted)."""
+        root = path[0]
+        if root not in ("forms", "form_meta", "snapshots"):
+            raise ValueError(f"a {root!r} path cannot be deleted")
+        form_id = path[1]
         if root == "forms" and form_id in self.states:
             self.states[form_id]._data.pop(path[2], None)
         elif root == "snapshots" and form_id in self.histories:
