@@ -23,10 +23,10 @@ def test_st_navigation_switches_are_recorded_and_restored(stsg_page: Page, app: 
     expect(page.get_by_role("heading", level=1)).to_have_text("Second page")
     commit_text(page, "note", "kept")
     history = page.get_by_test_id("stSidebar").get_by_text("History:")
-    expect(history).to_have_text("History: home → First → second")
+    expect(history).to_have_text("History: First → second")
 
     reload_and_wait(page)
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Second page")
-    expect(history).to_have_text("History: home → First → second")
+    expect(history).to_have_text("History: First → second")
     expect(page.locator(".st-key-note input")).to_have_value("kept")

@@ -15,6 +15,7 @@ import importlib
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
+    from .editor import data_editor
     from .manager import bootstrap_session, get_current_session
     from .pages import navigation
     from .process_metrics import openmetrics, serve_openmetrics
@@ -32,12 +33,19 @@ if TYPE_CHECKING:
         checkbox,
         color_picker,
         date_input,
+        datetime_input,
+        expander,
+        feedback,
         multiselect,
         number_input,
+        pagination,
+        pills,
         radio,
+        segmented_control,
         select_slider,
         selectbox,
         slider,
+        tabs,
         text_area,
         text_input,
         time_input,
@@ -46,6 +54,7 @@ if TYPE_CHECKING:
 
 _HOMES: Final = {
     "bootstrap_session": "manager",
+    "data_editor": "editor",
     "get_current_session": "manager",
     "navigation": "pages",
     "openmetrics": "process_metrics",
@@ -61,8 +70,10 @@ _HOMES: Final = {
         "session_manager",
     ),
     **dict.fromkeys(
-        ["checkbox", "color_picker", "date_input", "multiselect", "number_input", "radio",
-         "select_slider", "selectbox", "slider", "text_area", "text_input", "time_input", "toggle"],
+        ["checkbox", "color_picker", "date_input", "datetime_input", "expander", "feedback",
+         "multiselect", "number_input", "pagination", "pills", "radio", "segmented_control",
+         "select_slider", "selectbox", "slider", "tabs", "text_area", "text_input", "time_input",
+         "toggle"],
         "widgets",
     ),
 }
@@ -80,22 +91,30 @@ __all__ = [
     "bootstrap_session",
     "checkbox",
     "color_picker",
+    "data_editor",
     "date_input",
+    "datetime_input",
+    "expander",
+    "feedback",
     "get_current_session",
     "get_session_manager",
     "multiselect",
     "navigation",
     "number_input",
     "openmetrics",
+    "pagination",
     "persist_input",
+    "pills",
     "radio",
     "resume_user_session",
     "rotate_session_id",
     "save_form",
+    "segmented_control",
     "select_slider",
     "selectbox",
     "serve_openmetrics",
     "slider",
+    "tabs",
     "text_area",
     "text_input",
     "time_input",

@@ -75,7 +75,8 @@ class EditableState:
             if form is None:
                 return ABSENT
             saved = form.saved_data if shared else copy.deepcopy(form.saved_data)
-            return {"saved_data": saved, "last_saved": iso(form.last_saved)}
+            over = form.edited_over if shared else copy.deepcopy(form.edited_over)
+            return {"saved_data": saved, "last_saved": iso(form.last_saved), "edited_over": over}
         history = self.forms.histories.get(path[1])
         return ABSENT if history is None else history.encode(path[2], shared=shared)
 
@@ -109,10 +110,12 @@ class EditableState:
             self.forms.form(path[1])._data[path[2]] = copy.deepcopy(value)
         elif root == "form_meta" and len(path) == 2 and isinstance(value, dict):
             saved = value.get("saved_data") or {}
-            if not isinstance(saved, dict):
-                raise ValueError("saved_data must be an object")
+            over = value.get("edited_over") or {}
+            if not isinstance(saved, dict) or not isinstance(over, dict):
+                raise ValueError("saved_data and edited_over must be objects")
             form = self.forms.form(path[1])
             form.saved_data = copy.deepcopy(saved)
+            form.edited_over = copy.deepcopy(over)
             form.last_saved = parse_time(value.get("last_saved"))
         elif root == "storage" and len(path) == 2:
             self.storage.take(path[1], value)

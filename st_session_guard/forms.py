@@ -25,11 +25,13 @@ from .values import decode
 class FormState:
     """One form: its current values, what was last saved, and validation messages.
 
-    ``data`` is read-only and gives each value as the app stored it (a date as a
-    date); change values with ``UserSession.update_form_data`` so that the
-    change is revisioned, undoable and persisted. ``saved_data`` holds the
-    values as stored JSON. ``errors`` and ``warnings`` are plain dicts the app
-    fills as it validates.
+    ``data`` is read-only and gives every field's current value with the type its
+    widget returns (a date as a date): what was stored, and for a wrapped widget
+    with nothing stored, the default it shows (``stored`` leaves those out);
+    change values with ``UserSession.update_form_data`` so that the change is
+    revisioned, undoable and persisted. ``saved_data`` holds the values as
+    stored JSON. ``errors`` and ``warnings`` are plain dicts the app fills as
+    it validates.
     """
 
     form_id: str
@@ -38,10 +40,33 @@ class FormState:
     last_saved: datetime | None = None
     errors: dict[str, list[str]] = field(default_factory=dict)
     warnings: dict[str, list[str]] = field(default_factory=dict)
+    edited_over: dict[str, JSON] = field(default_factory=dict, repr=False)
+    """Field -> the default its app declared when a widget last stored an edit of it (stored
+    with ``saved_data``), so an edit of an older default is dropped once the app declares another."""
+    shown_defaults: dict[str, JSON] = field(default_factory=dict, repr=False, compare=False)
+    """Field -> the default (as stored JSON) its widget shows this run: read, never stored or mirrored."""
 
     @property
     def data(self) -> Mapping[str, JSON]:
+        if not self.shown_defaults:
+            return DecodedValues(self._data)
+        return DecodedValues({**self.shown_defaults, **self._data})
+
+    @property
+    def stored(self) -> Mapping[str, JSON]:
+        """Only the values stored (edits and values set from code), no default merely shown."""
         return DecodedValues(self._data)
+
+    def stored_json(self, name: str) -> object:
+        """One field's value as stored JSON; ``ABSENT`` when nothing is stored for it."""
+        return self._data.get(name, ABSENT)
+
+    def show_default(self, name: str, value: JSON) -> None:
+        """Note the value a widget shows this run: in ``data`` while nothing is stored for it."""
+        if name in self._data:
+            self.shown_defaults.pop(name, None)
+        else:
+            self.shown_defaults[name] = value
 
     @property
     def is_dirty(self) -> bool:
@@ -135,6 +160,14 @@ class Forms:
         history = self.histories.get(form_id)
         return history is not None and history.step(history.at + 1) is not None
 
+    def record_default(self, form_id: str, name: str, default: JSON) -> list[Path]:
+        """Note the default a widget's edit of ``name`` was made over; the paths that changed."""
+        form = self.form(form_id)
+        if form.edited_over.get(name, ABSENT) == default:
+            return []
+        form.edited_over[name] = copy.deepcopy(default)
+        return [("form_meta", form_id)]
+
     def mark_saved(self, form_id: str) -> list[Path]:
         form = self.form(form_id)
         form.saved_data = copy.deepcopy(form._data)
@@ -161,8 +194,12 @@ class Forms:
         return None
 
     def delete(self, path: Path) -> None:
-        """Take a tombstone for a ``forms``, ``form_meta`` or ``snapshots`` path."""
-        root, form_id = path[0], path[1]
+        """Take a tombstone for a ``forms``, ``form_meta`` or ``snapshots`` path; ``ValueError``
+        for any other (the page and the trail are never deleted)."""
+        root = path[0]
+        if root not in ("forms", "form_meta", "snapshots"):
+            raise ValueError(f"a {root!r} path cannot be deleted")
+        form_id = path[1]
         if root == "forms" and form_id in self.states:
             self.states[form_id]._data.pop(path[2], None)
         elif root == "snapshots" and form_id in self.histories:
@@ -170,3 +207,4 @@ class Forms:
         elif root == "form_meta" and form_id in self.states:
             self.states[form_id].saved_data = {}
             self.states[form_id].last_saved = None
+            self.states[form_id].edited_over = {}

@@ -45,6 +45,14 @@ class PageHistory:
         del self.entries[:-MAX_HISTORY]
         self.current = page
 
+    def start_at(self, page: str) -> bool:
+        """Make ``page`` the start of a trail that has not moved yet; False once it has."""
+        if len(self.entries) != 1 or self.current != self.entries[0].page:
+            return False
+        self.entries = [NavigationEntry(page, {}, self.entries[0].timestamp)]
+        self.current = page
+        return True
+
     def back(self) -> bool:
         """Return to the previous page; False when there is none."""
         if len(self.entries) < 2:

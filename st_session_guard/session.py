@@ -170,6 +170,15 @@ class UserSession:
         self._changed([("page",), ("navigation",)])
 
     @_locked
+    def start_at(self, page: str) -> bool:
+        """Make ``page`` where a session that has not moved yet starts (the app's real default
+        page, known once its navigation is declared); False once the session has moved."""
+        if not self._pages.start_at(page):
+            return False
+        self._changed([("page",), ("navigation",)])
+        return True
+
+    @_locked
     def go_back(self) -> bool:
         """Return to the previous page; False when there is none."""
         if not self._pages.back():
@@ -225,6 +234,13 @@ class UserSession:
         if paths:
             self._changed(paths, interaction=True)
         return bool(paths)
+
+    @_locked
+    def record_widget_default(self, form_id: str, field_name: str, default: JSON) -> None:
+        """Keep beside a widget's stored edit the default its app declared (stored JSON)."""
+        paths = self._forms.record_default(form_id, field_name, default)
+        if paths:
+            self._changed(paths)
 
     @_locked
     def mark_form_saved(self, form_id: str) -> None:

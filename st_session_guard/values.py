@@ -146,17 +146,27 @@ def fit_number(value: Any, kwargs: Mapping[str, Any]) -> int | float:
     return number
 
 
-def fit_choice_index(value: Any, kwargs: Mapping[str, Any]) -> int:
+def options_with_new(value: Any, kwargs: Mapping[str, Any]) -> list[Any]:
+    """The declared options, plus the strings in ``value`` a user typed as new options, where
+    the widget takes new ones (``accept_new_options=True``): a widget seeds only from its options."""
     options = _options(kwargs)
+    if not kwargs.get("accept_new_options"):
+        return options
+    typed = [v for v in _ends(value) if isinstance(v, str) and v not in options]
+    return [*options, *dict.fromkeys(typed)] if typed else options
+
+
+def fit_choice_index(value: Any, kwargs: Mapping[str, Any]) -> int:
+    options = options_with_new(value, kwargs)
     if value not in options:
         raise Unfit(f"{value!r} is no longer an option")
     return options.index(value)
 
 
 def fit_many(value: Any, kwargs: Mapping[str, Any]) -> list[Any]:
-    options = _options(kwargs)
     if not isinstance(value, list):
         raise Unfit("not a list")
+    options = options_with_new(value, kwargs)
     missing = [v for v in value if v not in options]
     if missing:
         raise Unfit(f"{missing!r} no longer among the options")
@@ -164,6 +174,45 @@ def fit_many(value: Any, kwargs: Mapping[str, Any]) -> list[Any]:
     if limit is not None and len(value) > limit:
         raise Unfit(f"more than max_selections={limit}")
     return value
+
+
+def fit_pills(value: Any, kwargs: Mapping[str, Any]) -> Any:
+    """``st.pills`` and ``st.segmented_control``: one option (or none) or a list, by selection mode."""
+    if kwargs.get("selection_mode", "single") == "multi":
+        return fit_many(value, {"options": kwargs.get("options")})
+    if value is None:
+        if kwargs.get("required"):
+            raise Unfit("nothing chosen where a choice is required")
+        return None
+    if value not in _options(kwargs):
+        raise Unfit(f"{value!r} is no longer an option")
+    return value
+
+
+_FEEDBACK_SCALE: Final = {"thumbs": 2, "faces": 5, "stars": 5}
+
+
+def fit_feedback(value: Any, kwargs: Mapping[str, Any]) -> int | None:
+    if value is None:
+        return None
+    scale = _FEEDBACK_SCALE.get(kwargs.get("options", "thumbs"), 0)
+    if type(value) is not int or not 0 <= value < scale:
+        raise Unfit(f"{value!r} is not a rating on this scale")
+    return value
+
+
+def fit_page(value: Any, kwargs: Mapping[str, Any]) -> int:
+    """``st.pagination``: a page number from 1 to ``num_pages``."""
+    if type(value) is not int:
+        raise Unfit("not a page number")
+    _in_range(value, {"min_value": 1, "max_value": kwargs.get("num_pages")})
+    return value
+
+
+def fit_tab(value: Any, kwargs: Mapping[str, Any]) -> str:
+    if value not in list(kwargs.get("tabs") or []):
+        raise Unfit(f"{value!r} is no longer a tab")
+    return str(value)
 
 
 def fit_bool(value: Any, kwargs: Mapping[str, Any]) -> bool:
@@ -215,6 +264,15 @@ def fit_time(value: Any, kwargs: Mapping[str, Any]) -> time | None:
         return None
     if not isinstance(value, time):
         raise Unfit("not a time of day")
+    return value
+
+
+def fit_datetime(value: Any, kwargs: Mapping[str, Any]) -> datetime | None:
+    if value is None:  # the user cleared the field
+        return None
+    if not isinstance(value, datetime):
+        raise Unfit("not a date and time")
+    _in_range(value, {k: v for k, v in kwargs.items() if k in ("min_value", "max_value") and isinstance(v, datetime)})
     return value
 
 

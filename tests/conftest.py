@@ -10,14 +10,16 @@ at ``STSG_TEST_POSTGRES_URL`` (default: the local one); its tests are marked
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import settings
 from support import Outage, PostgresSchemas
 
-from st_session_guard.database import DatabaseManager
+from st_session_guard.database import DatabaseManager, configure_database
 from st_session_guard.persistence import SessionPersistenceEngine
+from st_session_guard.session_persistence import configure_persistence
 
 # Property tests judge properties, never speed: a shared two-core machine makes
 # any per-example deadline a coin toss.
@@ -93,3 +95,11 @@ def outage(database_url: str) -> Iterator[Outage]:
     handle = Outage.of(database_url)
     yield handle
     handle.close()
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[SessionPersistenceEngine]:
+    """The process-wide write-behind engine on a SQLite file of the test's own, writing only when told."""
+    configure_database(f"sqlite:///{tmp_path / 'sessions.db'}")
+    engine = configure_persistence(debounce_delay=3600)
+    yield engine
+    engine.close()

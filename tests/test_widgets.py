@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from st_session_guard import widgets as sg_widgets
-from st_session_guard.database import configure_database
 from st_session_guard.live_sessions import live_sessions
 from st_session_guard.persistence import SessionPersistenceEngine
 from st_session_guard.session import new_session_id
-from st_session_guard.session_persistence import configure_persistence
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[SessionPersistenceEngine]:
-    configure_database(f"sqlite:///{tmp_path / 'sessions.db'}")
-    engine = configure_persistence(debounce_delay=3600)
-    yield engine
-    engine.close()
 
 
 def run(script: str) -> AppTest:
