@@ -1,7 +1,8 @@
 // The browser<->server protocol: message types, path grammar, bounds, record
-// layout and its migration, and nothing else. The Python twin is
-// st_session_guard/protocol.py; both are held to the same verdicts by the
-// vectors in tests/protocol_vectors (frontend/tests/protocol.test.ts here).
+// layout and its migration, and nothing else. The Python twin is the package
+// st_session_guard/protocol/ (messages, checks, migration); both are held to
+// the same verdicts by the vectors in tests/protocol_vectors
+// (frontend/tests/protocol.test.ts here).
 
 export const PROTOCOL_VERSION = 1;
 /** Layout of the mirror record (and of the server's stored change list). */
