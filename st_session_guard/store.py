@@ -8,7 +8,6 @@ are in bench/README.md.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -33,8 +32,6 @@ from .models import SERVER_OWNED, UTCDateTime, revoked, sessions
 from .session import UserSession
 from .store_writes import SessionWriter
 from .stored_rows import SessionRecord, rebuild
-
-logger = logging.getLogger(__name__)
 
 _RECOVER: Final = select(sessions.c.state, sessions.c.expires_at, sessions.c.revision).where(
     sessions.c.session_id == bindparam("session_id")
