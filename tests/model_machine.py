@@ -16,6 +16,7 @@ import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 
 from hypothesis import strategies as st
@@ -23,6 +24,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from sqlalchemy import delete, select
 from support import Outage
 
+from st_session_guard import metrics, persistence
+from st_session_guard import session as session_module
+from st_session_guard.clock import utcnow
 from st_session_guard.database import DatabaseManager
 from st_session_guard.models import TABLES, sessions
 from st_session_guard.persistence import SessionPersistenceEngine
@@ -57,6 +61,24 @@ def field_path(name: str) -> Path:
 
 def draft_key(name: str) -> str:
     return f"w_{name}"
+
+
+class MovedClock:
+    """``utcnow`` of the modules that judge expiry, moved forward at will; ``restore()`` undoes it."""
+
+    users = (metrics, persistence, session_module)
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+        for module in self.users:
+            module.utcnow = self.now  # type: ignore[attr-defined]
+
+    def now(self) -> datetime:
+        return utcnow() + self.offset
+
+    def restore(self) -> None:
+        for module in self.users:
+            module.utcnow = utcnow  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -147,6 +169,9 @@ class SessionModel(RuleBasedStateMachine):
         SessionModel.examples += 1
         self.managers: list[DatabaseManager] = []
         self.outage = Outage.of(self.database_url)
+        self.clock = MovedClock()
+        self.epoch = 0
+        """Times the clock moved past the session timeout."""
         self.reader = DatabaseManager(self.outage.direct_url, connect_timeout=2)
         self.managers.append(self.reader)
         self.reader.ensure_schema()
@@ -158,7 +183,9 @@ class SessionModel(RuleBasedStateMachine):
         self.counter = itertools.count(1)
         self.lineage: dict[str, str] = {}
         """Session id -> the lineage its values are tagged with (a login carries it on)."""
-        self.ended: set[str] = set()
+        self.ended: dict[str, int] = {}
+        """Session id -> the epoch it was ended in (logout, login)."""
+        self.timed_out: set[str] = set()
         self.shown: dict[tuple[str, Path], int] = {}
         """(session id, path) -> newest revision a browser was shown there."""
         self.values: dict[tuple[str, Path, int], set[str]] = {}
@@ -183,6 +210,7 @@ class SessionModel(RuleBasedStateMachine):
         for server in self.servers:
             kill(server.engine)
         self.outage.close()
+        self.clock.restore()
         for manager in self.managers:
             manager.dispose()
 
@@ -301,7 +329,7 @@ class SessionModel(RuleBasedStateMachine):
     def _end(self, server: Server, session_id: str) -> None:
         server.engine.expire_session(session_id)
         server.live.pop(session_id, None)
-        self.ended.add(session_id)
+        self.ended[session_id] = self.epoch
         if self.avoid_known_bugs:
             for other in self.servers:
                 if other is not server and other.live.pop(session_id, None) is not None:
@@ -428,6 +456,18 @@ class SessionModel(RuleBasedStateMachine):
         else:
             self.outage.start()
 
+    @rule()
+    @counted
+    def time_passes(self) -> None:
+        """Longer than the session timeout: every session expires, and every cookie with it."""
+        self.clock.offset += timedelta(seconds=SESSION_TIMEOUT + 60)
+        self.epoch += 1
+        self.timed_out.update(self.lineage)
+        for browser in self.browsers:
+            browser.session_id = None
+            browser.mirror.clear()
+            browser.drafts.clear()
+
     @rule(server=st.integers(0, 1))
     @counted
     def cleanup(self, server: int) -> None:
@@ -451,7 +491,7 @@ class SessionModel(RuleBasedStateMachine):
                 mirrored = {p: h for p, h in browser.mirror.items() if p[0] == "forms"}
                 holders.setdefault(browser.session_id, []).append(mirrored)
         for (session_id, path), revision in self.shown.items():
-            if session_id in self.ended:
+            if session_id in self.ended or session_id in self.timed_out:
                 continue
             held = max((h[path][1] for h in holders.get(session_id, []) if path in h), default=0)
             assert held >= revision, (
@@ -463,12 +503,12 @@ class SessionModel(RuleBasedStateMachine):
     def no_ended_session_comes_back(self) -> None:
         if not hasattr(self, "reader"):
             return
-        for session_id in self.ended:
+        for session_id in self.ended.keys() | self.timed_out:
             for number, server in enumerate(self.servers):
                 assert server.engine.recover_session(session_id) is None, \
                     f"ended session {self.lineage[session_id]} recovered on server {number}"
-                if self.outage.active:
-                    continue  # unreadable: the manager then keeps a live copy or starts afresh
+                if self.outage.active or self.ended.get(session_id) != self.epoch:
+                    continue  # forgotten once no token for it can be valid  # unreadable: the manager then keeps a live copy or starts afresh
                 assert server.engine.is_known(session_id) is True, \
                     f"ended session {self.lineage[session_id]} is not known on server {number}"
 
