@@ -9,129 +9,48 @@ no value crosses sessions, and no stored path goes back to an older revision.
 
 from __future__ import annotations
 
-import atexit
-import functools
 import itertools
-import json
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from datetime import timedelta
+from typing import ClassVar
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-from sqlalchemy import delete, select
+from model_world import (
+    FORM,
+    STEPS,
+    Browser,
+    MovedClock,
+    Path,
+    Server,
+    Tab,
+    counted,
+    draft_key,
+    field_path,
+    holdings,
+    kill,
+    live_fields,
+)
+from sqlalchemy import delete
 from support import Outage
 
 from st_session_guard.database import DatabaseManager
-from st_session_guard.models import TABLES, sessions
+from st_session_guard.models import TABLES
 from st_session_guard.persistence import SessionPersistenceEngine
 from st_session_guard.protocol import Limits, read_message
 from st_session_guard.reconcile import restore_from_browser
 from st_session_guard.session import UserSession, new_session_id
 
-Path = tuple[str, ...]
 FIELDS = ("a", "b", "c")
-FORM = "f"
 LIMITS = Limits()
 SESSION_TIMEOUT = 3600.0
-
-
-_Rule = TypeVar("_Rule", bound=Callable[..., None])
-
-
-def counted(method: _Rule) -> _Rule:
-    """Count each run of a rule in ``SessionModel.steps``, for the soak's report."""
-
-    @functools.wraps(method)
-    def run(self: SessionModel, *args: Any, **kwargs: Any) -> None:
-        SessionModel.steps[method.__name__] += 1
-        method(self, *args, **kwargs)
-
-    return run  # type: ignore[return-value]
-
-
-def field_path(name: str) -> Path:
-    return ("forms", FORM, name)
-
-
-def draft_key(name: str) -> str:
-    return f"w_{name}"
-
-
-@dataclass
-class Server:
-    """One Streamlit process: its engine and its live sessions (what ``live_sessions`` holds)."""
-
-    engine: SessionPersistenceEngine
-    live: dict[str, UserSession] = field(default_factory=dict)
-    generation: int = 0
-
-
-@dataclass
-class Tab:
-    server: int
-    generation: int
-    sent_revision: int = 0
-    last_seq: int = 0
-
-
-@dataclass
-class Browser:
-    """One browser profile: its cookie, its IndexedDB mirror of that session, drafts and tabs."""
-
-    session_id: str | None
-    mirror: dict[Path, tuple[Any, int]] = field(default_factory=dict)
-    drafts: dict[str, tuple[str, int]] = field(default_factory=dict)
-    tabs: list[Tab] = field(default_factory=list)
-
-
-def kill(engine: SessionPersistenceEngine) -> None:
-    """``kill -9``: the process is gone with whatever it had not written; nothing more is written."""
-    atexit.unregister(engine._at_exit)
-    with engine._lock:
-        engine._pending.clear()
-        engine._closed = True
-        engine._wake.notify_all()
-    engine.db.dispose()
-
-
-def stored_rows(reader: DatabaseManager) -> dict[str, tuple[dict[str, Any], Any]]:
-    """Every stored session: id -> (state, expires_at), read past both engines."""
-    with reader.read() as connection:
-        rows = connection.execute(
-            select(sessions.c.session_id, sessions.c.state, sessions.c.expires_at)
-        ).all()
-    out = {}
-    for session_id, state, expires_at in rows:
-        out[session_id] = (json.loads(state) if isinstance(state, str) else state, expires_at)
-    return out
-
-
-def stored_fields(state: dict[str, Any]) -> dict[Path, tuple[Any, int]]:
-    """The form paths of a stored state: path -> (value, revision)."""
-    out: dict[Path, tuple[Any, int]] = {}
-    for change in state.get("changes", []):
-        path = tuple(change["p"])
-        if path[0] == "forms" and not change.get("d"):
-            out[path] = (change["v"], change["r"])
-    return out
-
-
-def live_fields(session: UserSession) -> dict[Path, tuple[Any, int]]:
-    return {
-        c.path: (c.value, c.revision)
-        for c in session.changes_since(0)
-        if c.path[0] == "forms" and not c.deleted
-    }
 
 
 class SessionModel(RuleBasedStateMachine):
     """Servers, browsers and the database; ``database_url`` is set on the class before a run."""
 
     database_url: str = ""
-    steps: ClassVar[Counter[str]] = Counter()
-    """Rule name -> times run, over every example of every run in this process."""
+    steps: ClassVar[Counter[str]] = STEPS
     examples: ClassVar[int] = 0
     """Examples started, over every run in this process."""
     avoid_known_bugs: ClassVar[bool] = True
@@ -147,6 +66,9 @@ class SessionModel(RuleBasedStateMachine):
         SessionModel.examples += 1
         self.managers: list[DatabaseManager] = []
         self.outage = Outage.of(self.database_url)
+        self.clock = MovedClock()
+        self.epoch = 0
+        """Times the clock moved past the session timeout."""
         self.reader = DatabaseManager(self.outage.direct_url, connect_timeout=2)
         self.managers.append(self.reader)
         self.reader.ensure_schema()
@@ -158,7 +80,9 @@ class SessionModel(RuleBasedStateMachine):
         self.counter = itertools.count(1)
         self.lineage: dict[str, str] = {}
         """Session id -> the lineage its values are tagged with (a login carries it on)."""
-        self.ended: set[str] = set()
+        self.ended: dict[str, int] = {}
+        """Session id -> the epoch it was ended in (logout, login)."""
+        self.timed_out: set[str] = set()
         self.shown: dict[tuple[str, Path], int] = {}
         """(session id, path) -> newest revision a browser was shown there."""
         self.values: dict[tuple[str, Path, int], set[str]] = {}
@@ -183,6 +107,7 @@ class SessionModel(RuleBasedStateMachine):
         for server in self.servers:
             kill(server.engine)
         self.outage.close()
+        self.clock.restore()
         for manager in self.managers:
             manager.dispose()
 
@@ -301,7 +226,7 @@ class SessionModel(RuleBasedStateMachine):
     def _end(self, server: Server, session_id: str) -> None:
         server.engine.expire_session(session_id)
         server.live.pop(session_id, None)
-        self.ended.add(session_id)
+        self.ended[session_id] = self.epoch
         if self.avoid_known_bugs:
             for other in self.servers:
                 if other is not server and other.live.pop(session_id, None) is not None:
@@ -428,6 +353,18 @@ class SessionModel(RuleBasedStateMachine):
         else:
             self.outage.start()
 
+    @rule()
+    @counted
+    def time_passes(self) -> None:
+        """Longer than the session timeout: every session expires, and every cookie with it."""
+        self.clock.offset += timedelta(seconds=SESSION_TIMEOUT + 60)
+        self.epoch += 1
+        self.timed_out.update(self.lineage)
+        for browser in self.browsers:
+            browser.session_id = None
+            browser.mirror.clear()
+            browser.drafts.clear()
+
     @rule(server=st.integers(0, 1))
     @counted
     def cleanup(self, server: int) -> None:
@@ -437,64 +374,35 @@ class SessionModel(RuleBasedStateMachine):
 
     @invariant()
     def nothing_shown_is_lost(self) -> None:
-        if not hasattr(self, "reader"):
-            return
-        rows = stored_rows(self.reader)
-        holders: dict[str, list[dict[Path, tuple[Any, int]]]] = {}
-        for session_id, (state, _) in rows.items():
-            holders.setdefault(session_id, []).append(stored_fields(state))
-        for server in self.servers:
-            for session_id, session in server.live.items():
-                holders.setdefault(session_id, []).append(live_fields(session))
-        for browser in self.browsers:
-            if browser.session_id is not None:
-                mirrored = {p: h for p, h in browser.mirror.items() if p[0] == "forms"}
-                holders.setdefault(browser.session_id, []).append(mirrored)
+        """Every form path a browser was shown is held at least that new by the database, a live
+        server's session or a browser's mirror, unless its session has ended."""
+        held: dict[tuple[str, Path], int] = {}
+        for _, session_id, fields in holdings(self.reader, self.servers, self.browsers):
+            for path, (_, revision) in fields.items():
+                held[session_id, path] = max(held.get((session_id, path), 0), revision)
         for (session_id, path), revision in self.shown.items():
-            if session_id in self.ended:
+            if session_id in self.ended or session_id in self.timed_out:
                 continue
-            held = max((h[path][1] for h in holders.get(session_id, []) if path in h), default=0)
-            assert held >= revision, (
+            newest = held.get((session_id, path), 0)
+            assert newest >= revision, (
                 f"lost: {path} of session {self.lineage[session_id]} was shown at revision "
-                f"{revision}; the newest anyone holds is {held}"
+                f"{revision}; the newest anyone holds is {newest}"
             )
 
     @invariant()
     def no_ended_session_comes_back(self) -> None:
-        if not hasattr(self, "reader"):
-            return
-        for session_id in self.ended:
+        for session_id in self.ended.keys() | self.timed_out:
             for number, server in enumerate(self.servers):
                 assert server.engine.recover_session(session_id) is None, \
                     f"ended session {self.lineage[session_id]} recovered on server {number}"
-                if self.outage.active:
-                    continue  # unreadable: the manager then keeps a live copy or starts afresh
+                if self.outage.active or self.ended.get(session_id) != self.epoch:
+                    continue  # unreadable; or ended before the clock moved, so no token names it
                 assert server.engine.is_known(session_id) is True, \
                     f"ended session {self.lineage[session_id]} is not known on server {number}"
 
     @invariant()
     def no_value_crosses_sessions_and_none_goes_back(self) -> None:
-        if not hasattr(self, "reader"):
-            return
-        sources: list[tuple[str, str, dict[Path, tuple[Any, int]]]] = []
-        for session_id, (state, _) in stored_rows(self.reader).items():
-            fields = stored_fields(state)
-            sources.append(("database", session_id, fields))
-            for path, (_, revision) in fields.items():
-                key = (session_id, path)
-                assert revision >= self.stored_max.get(key, 0), (
-                    f"the database took {path} of session {self.lineage.get(session_id)} back from "
-                    f"revision {self.stored_max[key]} to {revision}"
-                )
-                self.stored_max[key] = revision
-        for number, server in enumerate(self.servers):
-            for session_id, session in server.live.items():
-                sources.append((f"server {number}", session_id, live_fields(session)))
-        for browser in self.browsers:
-            if browser.session_id is not None:
-                sources.append(("a mirror", browser.session_id,
-                                {p: h for p, h in browser.mirror.items() if p[0] == "forms"}))
-        for where, session_id, fields in sources:
+        for where, session_id, fields in holdings(self.reader, self.servers, self.browsers):
             lineage = self.lineage.get(session_id)
             for path, (value, revision) in fields.items():
                 assert isinstance(value, str) and value.split(":")[0] == lineage, (
@@ -504,3 +412,11 @@ class SessionModel(RuleBasedStateMachine):
                     f"{where}: session {lineage} holds {value!r} at {path} revision {revision}, "
                     "which no browser was shown there"
                 )
+                if where != "database":
+                    continue
+                key = (session_id, path)
+                assert revision >= self.stored_max.get(key, 0), (
+                    f"the database took {path} of session {lineage} back from "
+                    f"revision {self.stored_max[key]} to {revision}"
+                )
+                self.stored_max[key] = revision
