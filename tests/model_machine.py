@@ -67,6 +67,7 @@ class SessionModel(RuleBasedStateMachine):
         self.managers: list[DatabaseManager] = []
         self.outage = Outage.of(self.database_url)
         self.clock = MovedClock()
+        self.outage_left = 0
         self.epoch = 0
         """Times the clock moved past the session timeout."""
         self.reader = DatabaseManager(self.outage.direct_url, connect_timeout=2)
@@ -234,7 +235,7 @@ class SessionModel(RuleBasedStateMachine):
 
     # -- rules ---------------------------------------------------------------
 
-    @precondition(lambda self: len(self.browsers) < 4)
+    @precondition(lambda self: len(self.browsers) < 3)
     @rule(server=st.integers(0, 1))
     @counted
     def new_browser(self, server: int) -> None:
@@ -278,6 +279,16 @@ class SessionModel(RuleBasedStateMachine):
             b.drafts.pop(draft_key(name), None)
             self._send(b, t, session)
 
+    @rule(browser=st.integers(0, 3), first=st.integers(0, len(FIELDS) - 1))
+    @counted
+    def edit_in_every_tab(self, browser: int, first: int) -> None:
+        """Each open tab of a browser commits another field, whichever server it is on."""
+        if not self.browsers:
+            return
+        tabs = self.browsers[browser % len(self.browsers)].tabs
+        for number in range(len(tabs)):
+            self.edit(browser, number, [FIELDS[(first + number) % len(FIELDS)]])
+
     @rule(browser=st.integers(0, 3), tab=st.integers(0, 3), name=st.sampled_from(FIELDS))
     @counted
     def type_draft(self, browser: int, tab: int, name: str) -> None:
@@ -303,10 +314,26 @@ class SessionModel(RuleBasedStateMachine):
         kill(old.engine)
         self.servers[server] = Server(self._engine(), generation=old.generation + 1)
 
-    @rule(server=st.integers(0, 1))
+    @rule(servers=st.lists(st.integers(0, 1), min_size=1, max_size=2, unique=True))
     @counted
-    def flush(self, server: int) -> None:
-        self.servers[server].engine.flush_all()
+    def flush(self, servers: list[int]) -> None:
+        """``flush_all`` on one server, or on both one after the other; with the database up,
+        each flushed server's newest fields are then in it, none replaced by an older one."""
+        for server in servers:
+            self.servers[server].engine.flush_all()
+        if self.outage.active:
+            return
+        stored = {(sid, path): r for _, sid, fields
+                  in holdings(self.reader, [], []) for path, (_, r) in fields.items()}
+        for server in servers:
+            for session_id, session in self.servers[server].live.items():
+                if session_id in self.timed_out:
+                    continue
+                for path, (_, revision) in live_fields(session).items():
+                    assert stored.get((session_id, path), 0) >= revision, (
+                        f"after a flush of server {server} the database holds {path} of session "
+                        f"{self.lineage[session_id]} older than that server's revision {revision}"
+                    )
 
     @precondition(lambda self: not self.outage.active)
     @rule(browser=st.integers(0, 3), tab=st.integers(0, 3))
@@ -345,14 +372,22 @@ class SessionModel(RuleBasedStateMachine):
         b.drafts.clear()
         self._load(b, t)
 
-    @rule()
+    @precondition(lambda self: not self.outage.active)
+    @rule(steps=st.integers(1, 4))
     @counted
-    def database_goes_down_or_comes_back(self) -> None:
-        if self.outage.active:
-            self.outage.stop()
-        else:
-            self.outage.start()
+    def database_goes_down(self, steps: int) -> None:
+        """An outage for the next ``steps`` steps (``outage_ends_in_time`` brings it back)."""
+        self.outage.start()
+        self.outage_left = steps + 1
 
+    @invariant()
+    def outage_ends_in_time(self) -> None:
+        if self.outage.active:
+            self.outage_left -= 1
+            if self.outage_left <= 0:
+                self.outage.stop()
+
+    @precondition(lambda self: self.epoch == 0)  # once: it ends every session there is
     @rule()
     @counted
     def time_passes(self) -> None:
@@ -402,6 +437,8 @@ class SessionModel(RuleBasedStateMachine):
 
     @invariant()
     def no_value_crosses_sessions_and_none_goes_back(self) -> None:
+        stored: dict[tuple[str, Path], int] = {}
+        rows: set[str] = set()
         for where, session_id, fields in holdings(self.reader, self.servers, self.browsers):
             lineage = self.lineage.get(session_id)
             for path, (value, revision) in fields.items():
@@ -412,11 +449,14 @@ class SessionModel(RuleBasedStateMachine):
                     f"{where}: session {lineage} holds {value!r} at {path} revision {revision}, "
                     "which no browser was shown there"
                 )
-                if where != "database":
-                    continue
-                key = (session_id, path)
-                assert revision >= self.stored_max.get(key, 0), (
-                    f"the database took {path} of session {lineage} back from "
-                    f"revision {self.stored_max[key]} to {revision}"
+            if where == "database":
+                rows.add(session_id)
+                stored.update(((session_id, path), r) for path, (_, r) in fields.items())
+        for (session_id, path), newest in self.stored_max.items():
+            if session_id in rows:  # a row goes only in a cleanup, of an ended session
+                revision = stored.get((session_id, path), 0)
+                assert revision >= newest, (
+                    f"the database took {path} of session {self.lineage.get(session_id)} back "
+                    f"from revision {newest} to {revision or 'nothing'}"
                 )
-                self.stored_max[key] = revision
+        self.stored_max.update(stored)

@@ -21,7 +21,7 @@ def test_random_histories_lose_no_shown_edit_and_revive_no_ended_session(databas
     machine = type("Model", (SessionModel,), {"database_url": database_url})
     run_state_machine_as_test(
         machine,
-        settings=settings(max_examples=30, stateful_step_count=25,
+        settings=settings(max_examples=40, stateful_step_count=30,
                           suppress_health_check=[HealthCheck.too_slow]),
     )
 
