@@ -467,7 +467,11 @@ function recordChanges(record: Obj): Change[] | undefined {
  * to refuse. Only the paths' values and revisions are rewritten.
  */
 export function upgradeRecord(value: unknown, limits: Limits): unknown {
-  if (!isObject(value) || value.schema === SCHEMA_VERSION) return value;
+  if (!isObject(value)) return value;
+  if (value.schema === SCHEMA_VERSION) {
+    // A record of this layout written before `storage` existed holds no app state yet.
+    return value.storage === undefined ? { ...value, storage: {} } : value;
+  }
   const changes = recordChanges(value);
   const upgraded = changes === undefined ? undefined : upgradeChanges(value.schema, changes, limits);
   if (upgraded === undefined) return value;

@@ -121,6 +121,22 @@ describe("mirror records of older layouts", () => {
     });
   });
 
+  it("give a record of this layout written before session.storage an empty storage, keeping the rest", () => {
+    const before = {
+      schema: 2,
+      session_id: "S",
+      revision: 7,
+      updated_at: 1,
+      forms: { f: { n: 1 } },
+      form_meta: {},
+      snapshots: {},
+      revs: { '["forms","f","n"]': 5 },
+    };
+    const upgraded = upgradeRecord(before, LIMITS);
+    expect(upgraded).toEqual({ ...before, storage: {} });
+    expect(recordProblem(upgraded, "S", LIMITS)).toBeUndefined();
+  });
+
   it("leave a record of an unknown or malformed layout as it is, for the reader to refuse", () => {
     for (const value of [{ schema: 3, revs: {} }, { schema: 1, revs: { "[": 1 } }, { schema: 1 }, "x", null]) {
       expect(upgradeRecord(value, LIMITS)).toBe(value);
