@@ -27,6 +27,7 @@ sys.path.insert(0, str(BENCH_DIR / "apps"))
 from form_spec import CONTACT, FORM, WIDGETS, defaults
 
 from st_session_guard.persistence import SessionPersistenceEngine
+from st_session_guard.protocol import SCHEMA_VERSION
 from st_session_guard.session import UserSession
 from st_session_guard.signing import sign_session_id
 from st_session_guard.testing import StreamlitServer, launch_chromium, wait_for_run
@@ -139,9 +140,9 @@ def session_cookie(server: StreamlitServer, session_id: str) -> dict[str, Any]:
 
 def mirror_record(session: UserSession) -> dict[str, Any]:
     """The IndexedDB record the guard would hold for ``session`` (layout of docs/protocol.md)."""
-    record: dict[str, Any] = {"schema": 1, "session_id": session.session_id, "revision": session.revision,
-                              "updated_at": int(time.time() * 1000), "forms": {}, "form_meta": {},
-                              "snapshots": {}, "revs": {}}
+    record: dict[str, Any] = {"schema": SCHEMA_VERSION, "session_id": session.session_id,
+                              "revision": session.revision, "updated_at": int(time.time() * 1000),
+                              "forms": {}, "form_meta": {}, "snapshots": {}, "storage": {}, "revs": {}}
     for change in session.changes_since(0):
         path = list(change.path)
         record["revs"][json.dumps(path, separators=(",", ":"))] = change.revision
