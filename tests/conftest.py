@@ -100,6 +100,6 @@ def outage(database_url: str) -> Iterator[Outage]:
 def engine(tmp_path: Path) -> Iterator[SessionPersistenceEngine]:
     """The process-wide write-behind engine on a SQLite file of the test's own, writing only when told."""
     configure_database(f"sqlite:///{tmp_path / 'sessions.db'}")
-    engine = configure_persistence(debounce_delay=3600)
+    engine = configure_persistence(debounce_delay=3600, session_timeout=3600)
     yield engine
     engine.close()

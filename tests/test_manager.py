@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -15,19 +14,9 @@ from st_session_guard.component import GUARD_KEY
 from st_session_guard.config import settings
 from st_session_guard.connection import CONNECTION_KEY, Connection
 from st_session_guard.cookies import session_cookie
-from st_session_guard.database import configure_database
 from st_session_guard.manager import _open_session
 from st_session_guard.persistence import SessionPersistenceEngine
 from st_session_guard.session import UserSession, new_session_id
-from st_session_guard.session_persistence import configure_persistence
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[SessionPersistenceEngine]:
-    configure_database(f"sqlite:///{tmp_path / 'sessions.db'}")
-    engine = configure_persistence(debounce_delay=3600, session_timeout=3600)
-    yield engine
-    engine.close()
 
 
 def test_a_signed_id_never_stored_keeps_its_id_on_the_default_page_with_no_revisions(

@@ -6,8 +6,6 @@ import gc
 import logging
 import threading
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +15,6 @@ from support import refused_session_writes
 
 import st_session_guard as sg
 from st_session_guard import process_metrics
-from st_session_guard.database import configure_database
 from st_session_guard.live_sessions import live_sessions
 from st_session_guard.manager import _open_session
 from st_session_guard.openmetrics_text import CONTENT_TYPE
@@ -25,7 +22,6 @@ from st_session_guard.persistence import SessionPersistenceEngine
 from st_session_guard.protocol import Limits, read_message
 from st_session_guard.reconcile import restore_from_browser
 from st_session_guard.session import UserSession
-from st_session_guard.session_persistence import configure_persistence
 
 Figures = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -41,14 +37,6 @@ def figures(text: str | None = None) -> Figures:
 
 def figure(name: str, **labels: str) -> float:
     return figures()[name, tuple(sorted(labels.items()))]
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[SessionPersistenceEngine]:
-    configure_database(f"sqlite:///{tmp_path / 'sessions.db'}")
-    engine = configure_persistence(debounce_delay=3600, session_timeout=3600)
-    yield engine
-    engine.close()
 
 
 def test_the_exposition_is_openmetrics_with_every_figure_the_operations_need() -> None:
