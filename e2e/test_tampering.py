@@ -332,7 +332,11 @@ def test_forged_component_messages_are_dropped_with_a_warning_and_change_nothing
     assert contact_row(shared_db_path, session_id) == before
     # The app runs on: a later edit still reaches the database of record.
     commit_text(page, "name", "Ada King")
-    wait_until(lambda: stored_value(shared_db_path, session_id, NAME) == "Ada King", 15, "the later write")
+    try:
+        wait_until(lambda: stored_value(shared_db_path, session_id, NAME) == "Ada King", 15,
+                   "the later write")
+    except AssertionError as error:
+        raise AssertionError(f"{error}; {where_the_edit_went(page, shared_db_path, 'Ada King')}") from error
     assert stored_value(shared_db_path, session_id, EMAIL) == "ada@example.org"
     assert_unprivileged(shared_db_path, session_id)
     assert FOREIGN_USER.encode() not in database_bytes(shared_db_path)
@@ -373,10 +377,22 @@ def test_a_message_nested_10000_deep_leaves_the_stored_session_intact_and_a_relo
     expect(page.locator(".st-key-name input")).to_have_value("Ada Lovelace")
     expect(page.get_by_test_id("stException")).to_have_count(0)
     commit_text(page, "name", "Ada King")
-    wait_until(lambda: stored_value(shared_db_path, session_id, NAME) == "Ada King", 15, "the later write")
+    try:
+        wait_until(lambda: stored_value(shared_db_path, session_id, NAME) == "Ada King", 15,
+                   "the later write")
+    except AssertionError as error:
+        raise AssertionError(f"{error}; {where_the_edit_went(page, shared_db_path, 'Ada King')}") from error
     assert stored_value(shared_db_path, session_id, EMAIL) == "ada@example.org"
     assert_unprivileged(shared_db_path, session_id)
     assert b"Mallory" not in database_bytes(shared_db_path)
+
+
+def where_the_edit_went(page: Page, db_path: Path, value: str) -> str:
+    """What a lost edit left behind: which stored sessions hold it, the tab's session and input now."""
+    holding = [sid for sid, row in session_rows(db_path).items() if value in json.dumps(row["state"])]
+    return (f"sessions storing {value!r}: {holding}; the tab's session now: "
+            f"{session_token(page.context).split('.')[0]}; its input shows "
+            f"{page.locator('.st-key-name input').input_value()!r}")
 
 
 @pytest.mark.xfail(
