@@ -11,6 +11,7 @@ from playwright.sync_api import Page, expect
 from st_session_guard.testing import (
     StreamlitServer,
     guard_frame,
+    read_mirror,
     reload_and_wait,
     wait_until,
 )
@@ -75,3 +76,26 @@ def test_typing_into_a_selectbox_search_box_is_not_kept_as_a_draft(stsg_page: Pa
     page.locator(".st-key-topic input").press_sequentially("ti")
     page.locator(".st-key-name input").press_sequentially("kept")
     wait_until(lambda: stored_drafts(page) == {"name": "kept"}, 15, "only the wrapped widget's draft")
+
+
+def test_a_revealed_password_an_excluded_field_and_unwrapped_fields_are_never_drafts(
+    stsg_page: Page, app: StreamlitServer
+) -> None:
+    page = stsg_page
+    open_app(page, app)
+    page.locator(".st-key-pin").get_by_role("button", name="Show password").click()
+    expect(page.locator(".st-key-pin input")).to_have_attribute("type", "text")
+    secrets = {"pin": "pin-4711-revealed", "nickname": "nick-excluded", "search": "search-unwrapped"}
+    for key, typed in secrets.items():
+        page.locator(f".st-key-{key} input").press_sequentially(typed)
+    page.locator(".st-key-name input").press_sequentially("kept")
+    wait_until(lambda: stored_drafts(page) == {"name": "kept"}, 15, "only the wrapped widget's draft")
+
+    reload_and_wait(page)
+
+    expect(widget(page, "name").locator("input")).to_have_value("kept")
+    for key in secrets:
+        expect(page.locator(f".st-key-{key} input")).to_have_value("")
+    everything = str(guard_frame(page).evaluate(READ_DRAFTS)) + str(read_mirror(page))
+    for typed in secrets.values():
+        assert typed not in everything
