@@ -2,9 +2,10 @@
 
 The recorder is an init script that runs in the app's top window from the
 first frame of every page load. On each animation frame it reads what the
-ten widgets of ``apps/form_spec.py`` show, and records the first frame in
-which all of them show the expected values, every frame in which any of
-them shows its declared default, and the distinct values each one showed.
+widgets of a shape of ``apps/form_spec.py`` show, and records the first frame
+in which all of them show the expected values, every frame in which any of
+them shows its declared default, every frame in which one shows another value
+after it had shown the expected one, and the distinct values each one showed.
 Streamlit mounts a text input empty and fills it in the same task even in a
 plain app, so an empty text field is not counted as a default.
 """
@@ -24,7 +25,7 @@ from common import BENCH_DIR, SECRET
 
 sys.path.insert(0, str(BENCH_DIR / "apps"))
 
-from form_spec import CONTACT, FORM, WIDGETS, defaults
+from form_spec import FORM, SHAPE, SHAPES, Widget, defaults
 
 from st_session_guard.persistence import SessionPersistenceEngine
 from st_session_guard.protocol import SCHEMA_VERSION
@@ -39,7 +40,8 @@ RECORDER = """
   if (window !== window.top) return;
   const spec = __SPEC__;
   const state = {restoredAt: null, defaultFrames: 0, frames: 0, seen: {}, defaultSamples: [],
-                 firstFullAt: null};
+                 firstFullAt: null, backwardFrames: 0};
+  const reached = new Set();
   window.__bench = state;
   const read = (key, kind) => {
     const root = document.querySelector(`.st-key-${key}`);
@@ -59,15 +61,19 @@ RECORDER = """
     state.frames += 1;
     let all = true, present = 0;
     const defaults = [];
+    let backward = false;
     for (const [key, [kind, declared, wanted]] of Object.entries(spec)) {
       const value = read(key, kind);
       if (value !== null) present += 1;
+      if (value === wanted) reached.add(key);
+      else if (reached.has(key) && value !== null && value !== '') backward = true;
       if (value !== wanted) all = false;
       if (value === null || value === '') continue;
       const seen = state.seen[key] ??= [];
       if (seen[seen.length - 1] !== value) seen.push(value);
       if (value === declared && declared !== wanted) defaults.push(key);
     }
+    if (backward) state.backwardFrames += 1;
     if (present === Object.keys(spec).length && state.firstFullAt === null) state.firstFullAt = now;
     if (defaults.length) {
       state.defaultFrames += 1;
@@ -81,10 +87,11 @@ RECORDER = """
 """
 
 
-def shown(kind: str, value: Any) -> str:
-    """How the DOM shows ``value`` in a widget of ``kind`` (what the recorder reads)."""
+def shown(widget: Widget, value: Any) -> str:
+    """How the DOM shows ``value`` in ``widget`` (what the recorder reads)."""
+    kind = widget.kind
     if kind == "radio":
-        return str(CONTACT.index(value))
+        return str(widget.options.index(value))
     if kind in ("checkbox", "toggle"):
         return "true" if value else "false"
     if isinstance(value, float):
@@ -92,11 +99,13 @@ def shown(kind: str, value: Any) -> str:
     return str(value)
 
 
-def recorder(expected: Mapping[str, Any], declared: Mapping[str, Any] | None = None) -> str:
-    """The init script, expecting ``expected`` and counting ``declared`` (default: the apps' defaults)."""
-    declared = declared or defaults()
-    spec = {key: [kind, shown(kind, declared[key]), shown(kind, expected[key])]
-            for key, (kind, _d, _r) in WIDGETS.items()}
+def recorder(
+    expected: Mapping[str, Any], declared: Mapping[str, Any] | None = None, shape: str = SHAPE
+) -> str:
+    """The init script for a page of ``shape``, expecting ``expected`` and counting ``declared``
+    (default: the shape's declared defaults)."""
+    declared = declared or defaults(shape)
+    spec = {key: [w.kind, shown(w, declared[key]), shown(w, expected[key])] for key, w in SHAPES[shape].items()}
     return RECORDER.replace("__SPEC__", json.dumps(spec))
 
 

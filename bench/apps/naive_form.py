@@ -5,11 +5,11 @@ Streamlit paints one frame after the widget's own default.
 """
 
 import streamlit as st
-from form_spec import WIDGETS, draw, restored
+from form_spec import defaults, draw, restored
 
 st.title("Reload benchmark")
 if "restored" not in st.session_state:
     st.session_state.restored = True
     for key, value in restored().items():
         st.session_state[key] = value
-draw(st, {key: spec[1] for key, spec in WIDGETS.items()})
+draw(st, defaults())

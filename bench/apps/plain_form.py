@@ -1,7 +1,12 @@
-"""Plain Streamlit: the ten widgets with the restored values hard-coded (the baseline page)."""
+"""Plain Streamlit: the same widgets with the restored values hard-coded (the baseline page)."""
 
 import streamlit as st
-from form_spec import draw, restored
+from form_spec import draw, page, restored
 
-st.title("Reload benchmark")
-draw(st, restored())
+
+def form() -> None:
+    st.title("Reload benchmark")
+    draw(st, restored())
+
+
+page(form, st.navigation)
