@@ -1,10 +1,14 @@
-"""Batched upserts of 5 KB sessions per second (target on SQLite: at least 10,000/s; PostgreSQL reported).
+"""Batched upserts of 5 KB sessions per second (targets: SQLite at least 10,000/s and 0.6x the
+bare driver; PostgreSQL at least 0.5x the bare driver).
 
 The engine's figure includes everything ``flush_all()`` does: serialising
 each session, the revision-guarded upsert, and the roles, permissions and
-metrics rows. Two cases, each round: the first write of sessions never
+metrics rows. Three cases, each round: the first write of sessions never
 written before (every path encoded: new clones of the templates, into
-fresh tables), and the rewrite of the same sessions after one edit each.
+fresh tables); the rewrite of the same sessions after one edit each by the
+engine that wrote them (a server writing its own sessions: the guarded
+upsert); and a rewrite after one more edit by a new engine, which did not
+write those rows and so merges with them path by path (a second server).
 The baseline is
 the floor the database itself sets: the same upsert statement, with rows
 serialised beforehand, sent straight through the DB-API driver in batches
@@ -71,26 +75,40 @@ def make_sessions(count: int, templates: list[dict[str, Any]]) -> list[UserSessi
     ]
 
 
-def touch(sessions: list[UserSession], round_: int) -> None:
+def touch(sessions: list[UserSession], edit: str) -> None:
     for session in sessions:
-        session.update_form_data("form0", "field0", f"edited {round_}")
+        session.update_form_data("form0", "field0", f"edited {edit}")
+
+
+def open_engine(url: str) -> SessionPersistenceEngine:
+    engine = SessionPersistenceEngine(debounce_delay=3600, session_timeout=3600, database_url=url)
+    engine.db.ensure_schema()
+    return engine
+
+
+def close_engine(engine: SessionPersistenceEngine) -> None:
+    engine.close()
+    engine.db.dispose()
+
+
+def flush_rate(engine: SessionPersistenceEngine, sessions: list[UserSession]) -> float:
+    """Sessions per second written by ``flush_all``."""
+    for session in sessions:
+        engine.persist_session(session)
+    start = time.perf_counter()
+    written = engine.flush_all()
+    elapsed = time.perf_counter() - start
+    assert written == len(sessions), (written, len(sessions))
+    return len(sessions) / elapsed
 
 
 def engine_rate(url: str, sessions: list[UserSession]) -> float:
-    """Sessions per second written by ``flush_all`` (the schema exists beforehand)."""
-    engine = SessionPersistenceEngine(debounce_delay=3600, session_timeout=3600, database_url=url)
-    engine.db.ensure_schema()
+    """Sessions per second written by a new engine's ``flush_all`` (the schema exists beforehand)."""
+    engine = open_engine(url)
     try:
-        for session in sessions:
-            engine.persist_session(session)
-        start = time.perf_counter()
-        written = engine.flush_all()
-        elapsed = time.perf_counter() - start
-        assert written == len(sessions), (written, len(sessions))
-        return len(sessions) / elapsed
+        return flush_rate(engine, sessions)
     finally:
-        engine.close()
-        engine.db.dispose()
+        close_engine(engine)
 
 
 def raw_rows(sessions: list[UserSession]) -> list[tuple[Any, ...]]:
@@ -145,25 +163,38 @@ def create_schema(url: str) -> None:
 
 def compare(label: str, rounds: int, count: int, templates: list[dict[str, Any]],
             fresh: Callable[[str], tuple[str, Callable[[list[tuple[Any, ...]]], float]]]
-            ) -> tuple[float, float, float]:
-    """Median rates (engine first writes, engine rewrites, driver), interleaved round by round."""
-    first: list[float] = []
-    again: list[float] = []
-    theirs: list[float] = []
+            ) -> dict[str, float]:
+    """Median rates by case (engine first write, rewrite by the same engine, rewrite by another
+    engine, the driver), interleaved round by round."""
+    rates: dict[str, list[float]] = {case: [] for case in (*CASES, "driver")}
     for round_ in range(rounds):
         sessions = make_sessions(count, templates)
         url, raw = fresh(f"e{round_}")
-        first.append(engine_rate(url, sessions))
-        touch(sessions, round_)  # one edit each: every row is replaced by a newer revision
-        again.append(engine_rate(url, sessions))
+        engine = open_engine(url)
+        try:
+            rates["first"].append(flush_rate(engine, sessions))
+            touch(sessions, f"{round_}a")  # one edit each: every row is replaced by a newer revision
+            rates["again"].append(flush_rate(engine, sessions))
+        finally:
+            close_engine(engine)
+        touch(sessions, f"{round_}b")  # another server's copy now: it merges with what is stored
+        rates["merged"].append(engine_rate(url, sessions))
         rows = raw_rows(sessions)
         url, raw = fresh(f"r{round_}")
-        theirs.append(raw(rows))
-        theirs.append(raw([(r[0], r[1], r[2], r[3] + 1, *r[4:]) for r in rows]))  # newer revisions
-        print(f"   {label} round {round_}: engine first write {first[-1]:,.0f}/s, rewrite after"
-              f" one edit {again[-1]:,.0f}/s; raw driver insert {theirs[-2]:,.0f}/s update"
-              f" {theirs[-1]:,.0f}/s")
-    return median(first), median(again), median(theirs)
+        rates["driver"].append(raw(rows))
+        rates["driver"].append(raw([(r[0], r[1], r[2], r[3] + 1, *r[4:]) for r in rows]))  # newer revisions
+        print(f"   {label} round {round_}: engine first write {rates['first'][-1]:,.0f}/s, rewrite after"
+              f" one edit {rates['again'][-1]:,.0f}/s, rewrite by another engine (merge)"
+              f" {rates['merged'][-1]:,.0f}/s; raw driver insert {rates['driver'][-2]:,.0f}/s update"
+              f" {rates['driver'][-1]:,.0f}/s")
+    return {case: median(values) for case, values in rates.items()}
+
+
+CASES = {
+    "first": "first write of each session",
+    "again": "rewrite after one edit by the engine that wrote it",
+    "merged": "rewrite after one edit by another engine (per-path merge)",
+}
 
 
 def compare_busy(rounds: int, count: int, templates: list[dict[str, Any]], tmp: Path,
@@ -192,12 +223,15 @@ def compare_busy(rounds: int, count: int, templates: list[dict[str, Any]], tmp: 
     return median(idle), median(busy), median(theirs)
 
 
-def report(database: str, driver: str, rates: tuple[float, float, float], target: bool) -> None:
-    first, again, theirs = rates
-    for case, rate in (("first write of each session", first), ("rewrite after one edit", again)):
-        verdict(f"batched upserts of 5 KB sessions, {database}, {case}", f"{rate:,.0f} sessions/s",
-                f"{driver} {theirs:,.0f}/s", f"{rate / theirs:.2f}x the driver",
-                ">= 10,000/s" if target else "report", rate >= 10_000 if target else None)
+def report(database: str, driver: str, rates: dict[str, float], floor: float | None, ratio: float) -> None:
+    """One verdict per case: at least ``ratio`` times the driver (and ``floor`` sessions/s, if set)."""
+    theirs = rates["driver"]
+    for case, label in CASES.items():
+        rate = rates[case]
+        target = f">= {ratio}x the driver" + (f" and >= {floor:,.0f}/s" if floor else "")
+        met = rate / theirs >= ratio and (floor is None or rate >= floor)
+        verdict(f"batched upserts of 5 KB sessions, {database}, {label}", f"{rate:,.0f} sessions/s",
+                f"{driver} {theirs:,.0f}/s", f"{rate / theirs:.2f}x the driver", target, met)
 
 
 def main() -> None:
@@ -218,7 +252,7 @@ def main() -> None:
 
         rates = compare("sqlite", args.rounds, args.sessions, templates, fresh_sqlite)
         idle, busy, theirs = compare_busy(args.rounds, args.sessions, templates, Path(tmp))
-    report("SQLite", "raw sqlite3 executemany", rates, target=True)
+    report("SQLite", "raw sqlite3 executemany", rates, floor=10_000, ratio=0.6)
     verdict("batched upserts of 5 KB sessions, SQLite, beside a thread running Python",
             f"{busy:,.0f} sessions/s ({busy / idle:.2f}x the engine idle)",
             f"raw sqlite3 executemany beside such a thread {theirs:,.0f}/s",
@@ -246,7 +280,7 @@ def main() -> None:
             for schema in made:
                 connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
-    report("PostgreSQL", "raw psycopg executemany", rates, target=False)
+    report("PostgreSQL", "raw psycopg executemany", rates, floor=None, ratio=0.5)
 
 
 if __name__ == "__main__":
