@@ -20,10 +20,12 @@ Both apps store on PostgreSQL (guarded) with the default debounce, and run
 with ``runner.postScriptGC`` off, as in ``load.py``.
 
 The 1 MB figure of the guarded app varies from run to run (1.1 to 3 MB per
-session on the same machine) where the plain app's does not: RSS holds what
-the first runs and the batched writes of those sessions handled at once,
-which depends on how many were written together; the median of a few
-rounds, with the range beside it, is the figure.
+session on the same machine) where the plain app's does not, so it is the
+median of a few rounds with the range beside it. Under ``AppTest`` the
+Python objects such a session keeps come to 1.03 MB (``tracemalloc``); the
+rest of the RSS was not pinned down: likely copies of the megabyte made
+while many such sessions are sent to their browsers and written in one
+batch, which the allocator keeps.
 
     python bench/memory.py [--sessions 1000] [--large-sessions 40] [--rounds 1] [--large-rounds 3]
 """
