@@ -1,4 +1,4 @@
-"""Every benchmark, one after the other, then one table of verdicts (about 10 minutes on 2 cores).
+"""Every benchmark, one after the other, then one table of verdicts (about 15 minutes on 2 cores).
 
 Each script runs in its own process, exactly as it runs alone; its output
 goes to the terminal and to ``bench/results/latest.txt``, and the verdict
@@ -29,6 +29,8 @@ FULL: list[list[str]] = [
     ["bytes_per_rerun.py", "--edits", "6"],
     ["bytes_per_rerun.py", "--edits", "6", "--prior-edits", "60"],
     ["bundle_size.py"],
+    ["load.py"],
+    ["memory.py"],
 ]
 QUICK_ARGS = {
     "reload_to_restored.py": ["--reloads", "10", "--component-reloads", "5"],
@@ -38,6 +40,8 @@ QUICK_ARGS = {
     "recover_session.py": ["--rows", "100000", "--lookups", "500"],
     "cleanup_expired.py": ["--rounds", "1"],
     "bytes_per_rerun.py": ["--edits", "3"],
+    "load.py": ["--quick"],
+    "memory.py": ["--sessions", "500", "--large-sessions", "20"],
 }
 
 

@@ -20,26 +20,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import shutil
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Playwright, async_playwright
 from playwright.async_api import expect as expect_async
-from streamlit.proto.BackMsg_pb2 import BackMsg
-from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
-from streamlit.proto.WidgetStates_pb2 import WidgetState
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.typing import Subprotocol
 
 from st_session_guard.testing import SYSTEM_CHROMIUM_FLAGS, StreamlitServer, wait_until
+from tests.load_clients import RUN_TIMEOUT, Session, edit_until, open_session
 
 from .conftest import stored_sessions
 
@@ -49,115 +44,12 @@ BROWSER_TABS = 5
 EDIT_SECONDS = 30.0
 """How long every session keeps editing once all of them are open."""
 CONNECTING_AT_ONCE = 25
-RUN_TIMEOUT = 120.0
-"""Seconds a script run may take to answer before the test gives up: generous, for busy machines."""
 RUN_STATE = (
     '[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
     '[data-test-script-state="notRunning"]'
 )
-SESSION_ID = re.compile(r"[0-9a-f]{64}")
 
 pytestmark = [pytest.mark.load, pytest.mark.postgres, pytest.mark.timeout(300)]
-
-
-@dataclass
-class Run:
-    """What one script run drew that the test reads: the text field's id and the two texts."""
-
-    field_id: str
-    session_id: str
-    committed: str
-
-
-class SimulatedClient:
-    """One browser tab's worth of Streamlit protocol, without the browser.
-
-    It sends what the frontend sends when a user presses Enter in a text
-    input (``rerun_script`` with the widget's new value) and reads the run's
-    deltas until ``script_finished``. The guard component is drawn for it
-    but never answers, like a tab whose IndexedDB is unavailable.
-    """
-
-    def __init__(self, connection: ClientConnection) -> None:
-        self.connection = connection
-        self.field_id = ""
-
-    @classmethod
-    async def open(cls, url: str) -> tuple[SimulatedClient, Run]:
-        stream = url.replace("http://", "ws://") + "/_stcore/stream"
-        connection = await connect(
-            stream,
-            subprotocols=[Subprotocol("streamlit")],
-            max_size=None,
-            open_timeout=RUN_TIMEOUT,
-            ping_interval=None,  # the server pings; an answer from us may be late on a busy machine
-        )
-        client = cls(connection)
-        run = await client.rerun(None)
-        client.field_id = run.field_id
-        return client, run
-
-    async def rerun(self, note: str | None) -> Run:
-        message = BackMsg()
-        message.rerun_script.query_string = ""
-        if note is not None:
-            message.rerun_script.widget_states.widgets.append(
-                WidgetState(id=self.field_id, string_value=note)
-            )
-        await self.connection.send(message.SerializeToString())
-        return await asyncio.wait_for(self._read_run(), RUN_TIMEOUT)
-
-    async def _read_run(self) -> Run:
-        field_id, texts = "", []
-        while True:
-            message = ForwardMsg()
-            message.ParseFromString(await self.connection.recv())
-            kind = message.WhichOneof("type")
-            if kind == "delta" and message.delta.WhichOneof("type") == "new_element":
-                element = message.delta.new_element
-                drawn = element.WhichOneof("type")
-                if drawn == "text_input":
-                    field_id = element.text_input.id
-                elif drawn == "text":
-                    texts.append(element.text.body)
-                elif drawn == "exception":
-                    raise AssertionError(f"the script raised: {element.exception.message}")
-            elif kind == "script_finished":
-                if message.script_finished == ForwardMsg.FINISHED_EARLY_FOR_RERUN:
-                    field_id, texts = "", []
-                    continue
-                session_ids = [t for t in texts if SESSION_ID.fullmatch(t)]
-                committed = [t for t in texts if not SESSION_ID.fullmatch(t)]
-                assert field_id and len(session_ids) == 1 and len(committed) == 1, texts
-                return Run(field_id, session_ids[0], committed[0])
-
-    async def close(self) -> None:
-        await self.connection.close()
-
-
-@dataclass
-class Session:
-    """One session under load, and what it has seen the server commit."""
-
-    name: str
-    session_id: str
-    edit: Callable[[str], Awaitable[None]]
-    """Commits a value; returns once the server has shown it back."""
-    last_committed: str | None = None
-    latencies: list[float] = field(default_factory=list)
-
-
-async def open_simulated(
-    url: str, index: int, gate: asyncio.Semaphore
-) -> tuple[Session, SimulatedClient]:
-    async with gate:
-        client, run = await SimulatedClient.open(url)
-
-    async def edit(value: str) -> None:
-        shown = await client.rerun(value)
-        assert shown.committed == value and shown.session_id == run.session_id, shown
-
-    return Session(f"simulated {index}", run.session_id, edit), client
 
 
 async def launch(playwright: Playwright) -> Browser:
@@ -187,18 +79,6 @@ async def open_tab(browser: Browser, url: str, index: int) -> Session:
     return Session(f"tab {index}", session_id, edit)
 
 
-async def edit_until(session: Session, deadline: float) -> None:
-    """Commit new values one after another until the deadline, and at least one."""
-    number = 0
-    while number == 0 or time.monotonic() < deadline:
-        number += 1
-        value = f"{session.name} edit {number}"
-        started = time.perf_counter()
-        await session.edit(value)
-        session.latencies.append(time.perf_counter() - started)
-        session.last_committed = value
-
-
 @dataclass
 class Outcome:
     sessions: list[Session]
@@ -213,7 +93,7 @@ async def drive(url: str) -> Outcome:
             gate = asyncio.Semaphore(CONNECTING_AT_ONCE)
             started = time.monotonic()
             opened: list[Any] = await asyncio.gather(
-                *(open_simulated(url, i, gate) for i in range(SIMULATED)),
+                *(open_session(url, f"simulated {i}", gate) for i in range(SIMULATED)),
                 *(open_tab(browser, url, i) for i in range(BROWSER_TABS)),
             )
             sessions = [o[0] if isinstance(o, tuple) else o for o in opened]
