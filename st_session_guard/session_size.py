@@ -10,6 +10,8 @@ drops its oldest steps to make room, and refuses only data (form values,
 
 from __future__ import annotations
 
+import math
+
 from .protocol import Limits, Path, TooLarge, check_bounds, value_size
 
 
@@ -27,8 +29,14 @@ def path_size(path: Path, value: object, limits: Limits) -> int:
 
     ``Rejected`` for a value no browser would take back (nested too deep, say).
     """
+    names = sum(map(len, path)) + 2 * len(path)
+    kind = type(value)
+    if kind is str:  # most form values: counted as check_bounds counts them, without its walk
+        return names + value_size(value)  # type: ignore[arg-type]
+    if kind is bool or kind is int or kind is float and math.isfinite(value) or value is None:  # type: ignore[arg-type]
+        return names + 8
     try:
-        return sum(value_size(part) for part in path) + check_bounds(value, limits)
+        return names + check_bounds(value, limits)
     except TooLarge:
         return limits.max_bytes + 1
 
