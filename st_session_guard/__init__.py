@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         rotate_session_id,
         save_form,
     )
+    from .session_size import SessionFull
     from .storage import SessionStorage, StorageFull
     from .widgets import (
         checkbox,
@@ -60,6 +61,7 @@ _HOMES: Final = {
     "openmetrics": "process_metrics",
     "serve_openmetrics": "process_metrics",
     "resume_user_session": "resume",
+    "SessionFull": "session_size",
     "SessionStorage": "storage",
     "StorageFull": "storage",
     **dict.fromkeys(
@@ -83,6 +85,7 @@ __all__ = [
     "FormSnapshot",
     "FormState",
     "NavigationEntry",
+    "SessionFull",
     "SessionManager",
     "SessionMetrics",
     "SessionStorage",

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
+from .protocol import Limits
+
 logger = logging.getLogger("st_session_guard")
 
 DEFAULT_DIR: Final = ".st_session_guard"
@@ -19,6 +21,7 @@ ENV: Final = {
     "session_timeout": "SESSION_TIMEOUT",
     "debounce_delay": "SESSION_GUARD_DEBOUNCE",
     "secret": "SESSION_GUARD_SECRET",
+    "max_session_bytes": "SESSION_GUARD_MAX_SESSION_BYTES",
 }
 
 
@@ -38,6 +41,8 @@ class Settings:
     """Keys for signing the session cookie, newest first: the first signs, all verify.
     Empty: one is generated and kept in a file of its own (see ``cookies``)."""
     cookie_name: str = "stsg"
+    max_session_bytes: int = Limits.max_session_bytes
+    """Bytes of user data one session may hold (see ``Limits.max_session_bytes``)."""
 
 
 def _secrets_section() -> Mapping[str, Any]:
@@ -77,7 +82,13 @@ def resolve_settings(**overrides: Any) -> Settings:
         session_timeout=_pick("session_timeout", overrides, float, 86_400.0),
         debounce_delay=_pick("debounce_delay", overrides, float, 2.0),
         secrets=_pick("secret", overrides, _secret_list, ()),
+        max_session_bytes=_pick("max_session_bytes", overrides, _session_bytes, Limits.max_session_bytes),
     )
+
+
+def _session_bytes(raw: Any) -> int:
+    """A whole number of bytes, at least 1000 (``Limits.for_session_bytes`` says why)."""
+    return Limits.for_session_bytes(int(raw)).max_session_bytes
 
 
 def _secret_list(raw: Any) -> tuple[str, ...]:
@@ -92,6 +103,13 @@ def _secret_list(raw: Any) -> tuple[str, ...]:
 def settings() -> Settings:
     """This process's settings, resolved once; every module that needs settings asks here.
 
-    Tests that change the environment call ``settings.cache_clear()``.
+    Tests that change the environment call ``settings.cache_clear()`` (and
+    ``configured_limits.cache_clear()``).
     """
     return resolve_settings()
+
+
+@functools.cache
+def configured_limits() -> Limits:
+    """The bounds this process holds sessions and browsers to, from ``settings()``."""
+    return Limits.for_session_bytes(settings().max_session_bytes)

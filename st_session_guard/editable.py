@@ -14,8 +14,9 @@ from typing import Final
 from .forms import Forms
 from .history import ABSENT, FormHistory
 from .page_history import PageHistory
-from .protocol import Path
+from .protocol import Limits, Path, Rejected
 from .records import JSON, Change
+from .session_size import SessionSize, is_undo_step, path_size
 from .storage import SessionStorage
 from .timestamps import iso, parse_time
 from .values import decode
@@ -27,15 +28,69 @@ _IMMUTABLE: Final = frozenset({str, int, float, bool, type(None)})
 class EditableState:
     """Page history, forms and storage as paths, with the revision at which each path last changed."""
 
-    def __init__(self, current_page: str, at: datetime, storage: SessionStorage) -> None:
+    def __init__(self, current_page: str, at: datetime, storage: SessionStorage, limits: Limits) -> None:
         self.pages = PageHistory(current_page, at)
         self.forms = Forms()
         self.storage = storage
         self.revisions: dict[Path, int] = {}
+        self.size = SessionSize(limits)
 
     def stamp(self, paths: tuple[Path, ...] | list[Path], revision: int) -> None:
+        """Note that ``paths`` changed at ``revision``; undo steps that must give way to them
+        are dropped, oldest first, and stamped too."""
         for path in paths:
             self.revisions[path] = revision
+            self.size.set(path, self._measure(path))
+        self._make_room(revision)
+
+    def check_value(self, path: Path, value: JSON) -> None:
+        """``SessionFull`` if ``value`` at ``path`` would take the session's data past its limit;
+        ``TypeError`` for a value no browser could take back."""
+        try:
+            self.size.check(path, path_size(path, value, self.size.limits))
+        except Rejected as error:
+            raise TypeError(f"{list(path)} cannot be stored: {error}") from None
+
+    def check(self, paths: list[Path]) -> None:
+        """``SessionFull`` if ``paths``, as they are now, take the session's data past its limit
+        (``TypeError`` for a value no browser could take back); nothing is changed."""
+        sizes = {path: self.size.sizes.get(path, 0) for path in paths}
+        try:
+            for path in paths:
+                if not is_undo_step(path):
+                    size = self._measure(path)
+                    self.size.check(path, size)
+                    self.size.set(path, size)
+        except Rejected as error:
+            raise TypeError(f"{list(path)} cannot be stored: {error}") from None
+        finally:
+            for path in paths:
+                self.size.set(path, sizes.get(path, 0))
+
+    def _make_room(self, revision: int) -> None:
+        """Drop undo steps, the one whose slot changed longest ago first, until the session fits."""
+        while self.size.over:
+            oldest = min(
+                ((self.revisions.get(("snapshots", form_id, found[0]), 0), form_id)
+                 for form_id, history in self.forms.histories.items()
+                 if (found := history.oldest()) is not None),
+                default=None,
+            )
+            if oldest is None:
+                return
+            form_id = oldest[1]
+            slot = self.forms.histories[form_id].drop_oldest()
+            for path in (("snapshots", form_id, "line"), ("snapshots", form_id, str(slot))):
+                self.revisions[path] = max(revision, self.revisions.get(path, 0))
+                self.size.set(path, self._measure(path))
+
+    def _measure(self, path: Path) -> int:
+        """Bytes of ``path``'s value now; 0 for a path without one."""
+        if path[0] == "storage":
+            return self.storage.size(path[1])
+        plain = path[0] == "navigation" or path[0] == "snapshots" and path[2] == "saved"
+        value = self._encode(path, shared=not plain)
+        return 0 if value is ABSENT else path_size(path, value, self.size.limits)
 
     def changes_since(self, revision: int) -> list[Change]:
         """Every path changed after ``revision``, tombstones included, as copies."""
@@ -80,14 +135,18 @@ class EditableState:
         history = self.forms.histories.get(path[1])
         return ABSENT if history is None else history.encode(path[2], shared=shared)
 
-    def take(self, change: Change) -> bool:
+    def take(self, change: Change, *, checked: bool = True) -> bool:
         """Take one path's value if it is newer than ours; False when ours is as new.
 
-        ``ValueError`` on a value of the wrong shape for its path, with
-        nothing taken.
+        ``ValueError`` on a value of the wrong shape for its path, and
+        (``checked``) ``SessionFull`` for one that would take the session's
+        data past its limit, with nothing taken. Undo steps that must give way
+        to it are dropped, stamped with its revision.
         """
         if change.revision <= self.revisions.get(change.path, 0):
             return False
+        if checked and not change.deleted:
+            self.size.check(change.path, path_size(change.path, change.value, self.size.limits))
         if change.deleted and change.path[0] == "storage":
             self.storage.drop(change.path[1])
         elif change.deleted:
@@ -95,11 +154,11 @@ class EditableState:
                 raise ValueError(f"{list(change.path)} always holds a value; it cannot be deleted")
             self.forms.delete(change.path)
         else:
-            self._decode(change.path, change.value)
-        self.revisions[change.path] = change.revision
+            self._decode(change.path, change.value, checked=checked)
+        self.stamp([change.path], change.revision)
         return True
 
-    def _decode(self, path: Path, value: JSON) -> None:
+    def _decode(self, path: Path, value: JSON, *, checked: bool) -> None:
         root = path[0]
         if root == "page" and isinstance(value, str):
             self.pages.current = value
@@ -118,7 +177,7 @@ class EditableState:
             form.edited_over = copy.deepcopy(over)
             form.last_saved = parse_time(value.get("last_saved"))
         elif root == "storage" and len(path) == 2:
-            self.storage.take(path[1], value)
+            self.storage.take(path[1], value, checked=checked)
         elif root == "snapshots" and len(path) == 3:
             history = self.forms.histories.get(path[1]) or FormHistory()
             history.decode(path[2], value)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import copy
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from .clock import utcnow
 from .history import ABSENT, FormHistory, FormSnapshot, UndoStep
@@ -128,9 +128,23 @@ class Forms:
                 data[name] = after
         paths: list[Path] = [("forms", form_id, name) for name, _b, _a in step]
         if record and step:
-            slot = self.history(form_id).push(step)
-            paths += [("snapshots", form_id, "line"), ("snapshots", form_id, slot)]
+            slots = self.history(form_id).push(step)
+            paths += [("snapshots", form_id, "line"), *(("snapshots", form_id, slot) for slot in slots)]
         return paths
+
+    def checkpoint(self, form_id: str) -> tuple[FormState | None, FormHistory | None]:
+        """Copies of what a change of ``form_id`` may touch, for ``rollback``."""
+        form, history = self.states.get(form_id), self.histories.get(form_id)
+        return (
+            None if form is None else replace(form, _data=dict(form._data), edited_over=dict(form.edited_over)),
+            None if history is None else replace(history, slots=dict(history.slots),
+                                                 snapshots=list(history.snapshots)),
+        )
+
+    def rollback(self, form_id: str, saved: tuple[FormState | None, FormHistory | None]) -> None:
+        """Put ``form_id`` back as ``checkpoint`` found it, in the objects the app may hold."""
+        _put_back(self.states, form_id, saved[0])
+        _put_back(self.histories, form_id, saved[1])
 
     def undo(self, form_id: str) -> list[Path] | None:
         """Step back one change; None when there is nothing to undo."""
@@ -183,6 +197,13 @@ class Forms:
         history = self.histories.get(form_id)
         return [] if history is None else list(history.snapshots)
 
+    def form_of_snapshot(self, snapshot_id: str) -> str | None:
+        """The form that holds snapshot ``snapshot_id``; None for an unknown id."""
+        for form_id, history in self.histories.items():
+            if any(snapshot.snapshot_id == snapshot_id for snapshot in history.snapshots):
+                return form_id
+        return None
+
     def restore(self, snapshot_id: str) -> list[Path] | None:
         """Make the form's data exactly the snapshot's, as one undo step; None for an unknown id."""
         for form_id, history in self.histories.items():
@@ -208,3 +229,16 @@ class Forms:
             self.states[form_id].saved_data = {}
             self.states[form_id].last_saved = None
             self.states[form_id].edited_over = {}
+
+
+_T = TypeVar("_T")
+
+
+def _put_back(parts: dict[str, _T], form_id: str, kept: _T | None) -> None:
+    current = parts.get(form_id)
+    if kept is None:
+        parts.pop(form_id, None)
+    elif current is None:
+        parts[form_id] = kept
+    else:
+        vars(current).update(vars(kept))

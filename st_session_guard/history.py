@@ -87,7 +87,8 @@ class FormHistory:
     ``n % MAX_UNDO`` and mirrored at a path of its own, so an edit sends one
     step and the line, not the whole history. A step that leaves the line
     needs no tombstone: its slot no longer matches the line, and the next step
-    numbered into that slot overwrites it.
+    numbered into that slot overwrites it. Steps also give way, oldest first, when the session's
+    undo steps pass their byte budget (``drop_oldest``); the slot is then emptied.
 
     A slot holds its step as it is stored and mirrored (``{"n": number,
     "step": [[field, has_before, before, has_after, after], ...]}``): every
@@ -107,12 +108,52 @@ class FormHistory:
             return None
         return step_from_json(kept["step"])
 
-    def push(self, step: UndoStep) -> str:
-        """Make ``step`` the newest undo step, dropping every redo step; the slot it went to."""
+    def push(self, step: UndoStep) -> list[str]:
+        """Make ``step`` the newest undo step, dropping every redo step; the slots that changed,
+        the new step's first (the others are emptied, so no redo step is kept unseen)."""
+        redo = [self._forget(n) for n in range(self.at + 1, self.hi + 1)]
         self.hi = self.at = self.at + 1
         self.lo = max(self.lo, self.hi - MAX_UNDO)
         self.slots[self.hi % MAX_UNDO] = {"n": self.hi, "step": step_to_json(step)}
-        return str(self.hi % MAX_UNDO)
+        new = str(self.hi % MAX_UNDO)
+        return [new, *(part for part in redo if part is not None and part != new)]
+
+    def oldest(self) -> tuple[str, int] | None:
+        """(slot, step number) of the step that gives way first: a slot the line no longer
+        holds (number 0), else the oldest undo step kept, else the newest redo step; None for none."""
+        undo: int | None = None
+        redo: int | None = None
+        for slot, kept in self.slots.items():
+            number = kept["n"]
+            if not (type(number) is int and self.lo < number <= self.hi):
+                return str(slot), 0
+            if number <= self.at:
+                undo = number if undo is None else min(undo, number)
+            else:
+                redo = number if redo is None else max(redo, number)
+        number = undo if undo is not None else redo
+        return None if number is None else (str(number % MAX_UNDO), number)
+
+    def drop_oldest(self) -> str | None:
+        """Drop the step ``oldest`` names, moving the line's end past it; the slot emptied."""
+        found = self.oldest()
+        if found is None:
+            return None
+        slot, number = found
+        if number and number <= self.at:
+            self.lo = number
+        elif number:
+            self.hi = number - 1
+        del self.slots[int(slot)]
+        return slot
+
+    def _forget(self, number: int) -> str | None:
+        """Empty the slot of step ``number`` if it holds that step; the slot emptied."""
+        kept = self.slots.get(number % MAX_UNDO)
+        if kept is None or kept["n"] != number:
+            return None
+        del self.slots[number % MAX_UNDO]
+        return str(number % MAX_UNDO)
 
     def add_snapshot(self, snapshot: FormSnapshot) -> None:
         self.snapshots.append(snapshot)

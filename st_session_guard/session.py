@@ -28,20 +28,22 @@ from typing import Any, TypeVar, cast
 from . import jsontext
 from .cache_keys import CacheKeys
 from .clock import now_ms, utcnow
+from .config import configured_limits
 from .editable import EditableState
 from .forms import FormState
 from .history import MAX_UNDO, FormSnapshot
 from .metrics import SessionMetrics
 from .page_history import MAX_HISTORY, NavigationEntry
-from .protocol import SCHEMA_VERSION, Path
+from .protocol import SCHEMA_VERSION, Limits, Path
 from .records import JSON, Change, StoredState
+from .session_size import SessionFull
 from .storage import SessionStorage, StorageFull
 from .stored_state import UnsupportedSchema, rebuild, state_of, stored_of
 from .values import decode, encode
 
 __all__ = [
     "JSON", "MAX_HISTORY", "MAX_UNDO", "SCHEMA_VERSION", "Change", "FormSnapshot",
-    "FormState", "NavigationEntry", "Path", "SessionMetrics", "SessionStorage", "StorageFull",
+    "FormState", "NavigationEntry", "Path", "SessionFull", "SessionMetrics", "SessionStorage", "StorageFull",
     "StoredState", "UnsupportedSchema",
     "UserSession", "new_session_id", "next_revision",
 ]
@@ -77,7 +79,9 @@ class UserSession:
         session_id: str | None = None,
         *,
         current_page: str = "home",
+        limits: Limits | None = None,
     ) -> None:
+        """``limits`` default to this process's settings (``max_session_bytes`` among them)."""
         self._lock = threading.RLock()
         self.session_id: str = session_id or new_session_id()
         self.user_id: str | None = user_id
@@ -86,8 +90,10 @@ class UserSession:
         self.roles: set[str] = set()
         self.permissions: set[str] = set()
         self.metrics = SessionMetrics(started_at=self.created_at, last_activity=self.created_at)
-        storage = SessionStorage(self._lock, lambda path: self._changed([path], interaction=True))
-        self._editable = EditableState(current_page, self.created_at, storage)
+        limits = limits or configured_limits()
+        storage = SessionStorage(self._lock, lambda path: self._changed([path], interaction=True), limits,
+                                 room=lambda path, size: self._editable.size.check(path, size))
+        self._editable = EditableState(current_page, self.created_at, storage, limits)
         self._pages, self._forms = self._editable.pages, self._editable.forms
         self._cache = CacheKeys()
         self._draft_widgets: dict[str, tuple[str, str]] = {}
@@ -127,14 +133,16 @@ class UserSession:
         return self._editable.changes_since(revision)
 
     @_locked
-    def apply_change(self, change: Change) -> bool:
+    def apply_change(self, change: Change, *, checked: bool = True) -> bool:
         """Take one path's value if it is newer than ours; False when ours is as new.
 
-        Raises ``ValueError`` on a value of the wrong shape for its path, leaving
-        the session as it was. Callers that take input from outside (the
-        browser, stored rows) validate bounds first: see ``reconcile``.
+        Raises ``ValueError`` on a value of the wrong shape for its path, and
+        (``checked``) ``SessionFull`` on one that would take the session past
+        ``max_session_bytes``, leaving the session as it was. Callers that take
+        input from outside (the browser, stored rows) validate bounds first:
+        see ``reconcile``. Undo steps give way to what is taken, oldest first.
         """
-        if not self._editable.take(change):
+        if not self._editable.take(change, checked=checked):
             return False
         # The session's revision must still grow: a browser value older than the last
         # page view would otherwise leave it unchanged, and the revision-guarded
@@ -228,9 +236,14 @@ class UserSession:
 
         ``value`` is JSON, or dates, times, tuples and lists or dicts of them,
         which come back as themselves after a restart; ``TypeError`` here, not
-        in a later run, for anything else (see ``values.encode``).
+        in a later run, for anything else (see ``values.encode``). ``SessionFull``,
+        with nothing changed, for a value that would take the session past
+        ``max_session_bytes`` even once every undo step gave way; short of that,
+        the oldest undo steps give way to it.
         """
-        paths = self._forms.apply(form_id, {field_name: encode(value)}, record=True)
+        stored = encode(value)
+        self._editable.check_value(("forms", form_id, field_name), stored)
+        paths = self._forms.apply(form_id, {field_name: stored}, record=True)
         if paths:
             self._changed(paths, interaction=True)
         return bool(paths)
@@ -238,23 +251,37 @@ class UserSession:
     @_locked
     def record_widget_default(self, form_id: str, field_name: str, default: JSON) -> None:
         """Keep beside a widget's stored edit the default its app declared (stored JSON)."""
-        paths = self._forms.record_default(form_id, field_name, default)
+        paths = self._form_change(form_id, lambda: self._forms.record_default(form_id, field_name, default))
         if paths:
             self._changed(paths)
 
     @_locked
     def mark_form_saved(self, form_id: str) -> None:
-        self._changed(self._forms.mark_saved(form_id))
+        """Note the form's values as saved; ``SessionFull`` where that copy would not fit."""
+        self._changed(self._form_change(form_id, lambda: self._forms.mark_saved(form_id)) or [])
 
     @_locked
     def undo_form(self, form_id: str) -> bool:
         """Step the form back one change; False when there is nothing to undo."""
-        return self._stepped(self._forms.undo(form_id))
+        return self._stepped(self._form_change(form_id, lambda: self._forms.undo(form_id)))
 
     @_locked
     def redo_form(self, form_id: str) -> bool:
         """Re-apply the change last undone; False when there is none."""
-        return self._stepped(self._forms.redo(form_id))
+        return self._stepped(self._form_change(form_id, lambda: self._forms.redo(form_id)))
+
+    def _form_change(self, form_id: str, change: Callable[[], list[Path] | None]) -> list[Path] | None:
+        """Run ``change`` of ``form_id``; ``SessionFull`` (or ``TypeError``), with the form as it
+        was, if what it wrote would take the session past ``max_session_bytes``."""
+        saved = self._forms.checkpoint(form_id)
+        paths = change()
+        if paths:
+            try:
+                self._editable.check(paths)
+            except BaseException:
+                self._forms.rollback(form_id, saved)
+                raise
+        return paths
 
     def _stepped(self, paths: list[Path] | None) -> bool:
         if paths is None:
@@ -272,8 +299,15 @@ class UserSession:
 
     @_locked
     def create_form_snapshot(self, form_id: str, description: str = "") -> FormSnapshot:
-        snapshot = self._forms.snapshot(form_id, description)
-        self._changed([("snapshots", form_id, "saved")])
+        """A named copy of the form's values; ``SessionFull`` where it would not fit."""
+        taken: list[FormSnapshot] = []
+
+        def take() -> list[Path]:
+            taken.append(self._forms.snapshot(form_id, description))
+            return [("snapshots", form_id, "saved")]
+
+        self._changed(self._form_change(form_id, take) or [])
+        snapshot = taken[0]
         return replace(snapshot, data=decode(snapshot.data))
 
     @_locked
@@ -283,8 +317,12 @@ class UserSession:
 
     @_locked
     def restore_form_snapshot(self, snapshot_id: str) -> bool:
-        """Make the form's data exactly the snapshot's, as one undoable step."""
-        paths = self._forms.restore(snapshot_id)
+        """Make the form's data exactly the snapshot's, as one undoable step; ``SessionFull``
+        where its values would not fit."""
+        form_id = self._forms.form_of_snapshot(snapshot_id)
+        if form_id is None:
+            return False
+        paths = self._form_change(form_id, lambda: self._forms.restore(snapshot_id))
         if paths:
             self._changed(paths, interaction=True)
         return paths is not None

@@ -6,9 +6,9 @@ marks its key changed without reassignment. Each key is one mirrored path,
 ``["storage", key]``, merged with the browser mirror and the database by
 revision like a form field. Values are what ``values.encode`` stores (JSON,
 dates, times, tuples) inside the protocol's bounds (nesting, names); anything
-else is a ``TypeError`` at the call, and a write past
-``Limits.max_session_bytes`` is ``StorageFull``: either way the storage is
-left as it was.
+else is a ``TypeError`` at the call, and a write that would take the
+session past ``Limits.max_session_bytes`` (see ``session_size``) is
+``StorageFull``: either way the storage is left as it was.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final, SupportsIndex
 from .history import ABSENT
 from .protocol import Limits, Path, Rejected, TooLarge, check_bounds, parse_path, value_size
 from .records import JSON
+from .session_size import SessionFull
 from .values import decode, encode
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ ROOT: Final = "storage"
 DEFAULT_LIMITS: Final = Limits()
 
 
-class StorageFull(ValueError):
+class StorageFull(SessionFull):
     """A write that would take a session's storage past its bounds; nothing was changed."""
 
 
@@ -191,8 +192,11 @@ class SessionStorage(MutableMapping[str, Any]):
     """
 
     def __init__(self, lock: threading.RLock, on_change: Callable[[Path], object],
-                 limits: Limits = DEFAULT_LIMITS) -> None:
+                 limits: Limits = DEFAULT_LIMITS, room: Callable[[Path, int], None] | None = None) -> None:
+        """``room(path, size)`` raises ``SessionFull`` where the session has no room for a value of
+        ``size`` bytes at ``path``; without it, the storage alone is held to ``max_session_bytes``."""
         self._lock = lock
+        self._room = room or self._own_room
         self._on_change = on_change
         self._limits = limits
         self._values: dict[str, Any] = {}
@@ -262,20 +266,30 @@ class SessionStorage(MutableMapping[str, Any]):
         self._measure(key, encode(self._values[key]))
         self._on_change((ROOT, key))
 
-    def _measure(self, key: str, encoded: JSON) -> None:
+    def _measure(self, key: str, encoded: JSON, *, checked: bool = True) -> None:
         try:
-            size = value_size(key) + check_bounds(encoded, self._limits)
+            size = value_size(ROOT) + value_size(key) + check_bounds(encoded, self._limits)
         except TooLarge as error:
             raise StorageFull(f"session.storage[{key!r}] is {error}") from None
         except Rejected as error:  # nested too deep, a refused key: no browser could take it back
             raise TypeError(f"session.storage[{key!r}] cannot be stored: {error}") from None
-        total = self._total - self._sizes.get(key, 0) + size
+        try:
+            if checked:
+                self._room((ROOT, key), size)
+        except SessionFull as error:
+            raise StorageFull(f"session.storage[{key!r}]: {error}") from None
+        self._total += size - self._sizes.get(key, 0)
+        self._encoded[key], self._sizes[key] = encoded, size
+
+    def _own_room(self, path: Path, size: int) -> None:
+        total = self._total - self._sizes.get(path[1], 0) + size
         if total > self._limits.max_session_bytes:
-            raise StorageFull(
-                f"session.storage[{key!r}] would take the session's storage to {total} bytes, "
-                f"past max_session_bytes={self._limits.max_session_bytes}"
-            )
-        self._encoded[key], self._sizes[key], self._total = encoded, size, total
+            raise SessionFull(f"it would take the storage to {total} bytes, "
+                              f"past max_session_bytes={self._limits.max_session_bytes}")
+
+    def size(self, key: str) -> int:
+        """Bytes ``key``'s value takes, as ``session_size`` counts a path; 0 for no value."""
+        return self._sizes.get(key, 0)
 
     # -- for the session's stored and mirrored paths ------------------------
 
@@ -283,10 +297,11 @@ class SessionStorage(MutableMapping[str, Any]):
         """``key``'s value as stored, or ``ABSENT``; the caller must not change it."""
         return self._encoded.get(key, ABSENT)
 
-    def take(self, key: str, value: JSON) -> None:
-        """Hold a stored or mirrored value (it won by revision); ``ValueError`` if it cannot be held."""
+    def take(self, key: str, value: JSON, *, checked: bool = True) -> None:
+        """Hold a stored or mirrored value (it won by revision); ``ValueError`` if it cannot be held
+        (``checked``: nor fit the session)."""
         decoded = decode(value)
-        self._measure(key, encode(decoded))
+        self._measure(key, encode(decoded), checked=checked)
         anchor = _Anchor(self, key)
         self._values[key], self._anchors[key] = _wrap(decoded, anchor), anchor
 

@@ -77,7 +77,8 @@ def rebuild(cls: type[UserSession], raw: Mapping[str, JSON]) -> UserSession:
     session = cls.unrevisioned(str(raw["session_id"]), raw.get("user_id"), "home")
     session.created_at = parse_time(raw.get("created_at")) or session.created_at
     for item in raw.get("changes", []):
-        session.apply_change(Change(tuple(item["p"]), item.get("v"), int(item["r"]), bool(item.get("d"))))
+        change = Change(tuple(item["p"]), item.get("v"), int(item["r"]), bool(item.get("d")))
+        session.apply_change(change, checked=False)  # stored here before: a lower limit now loses none of it
     for form_id, messages in raw.get("validation", {}).items():
         form = session._forms.form(form_id)
         form.errors = dict(messages.get("errors", {}))

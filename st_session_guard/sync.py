@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import logging
-from typing import Final
 
 import streamlit as st
 
 from . import component
+from .config import configured_limits
 from .connection import Connection
 from .cookies import session_cookie
-from .protocol import PROTOCOL_VERSION, Limits, limits_args, read_args, read_message
+from .protocol import PROTOCOL_VERSION, limits_args, read_args, read_message
 from .reconcile import restore_from_browser
 from .session import UserSession
 
 logger = logging.getLogger("st_session_guard")
 
-LIMITS: Final = Limits()
-"""The bounds this server enforces on the browser, and sends it so it keeps to them too."""
 
 
 def receive(connection: Connection, session: UserSession) -> str | None:
@@ -36,7 +34,7 @@ def receive(connection: Connection, session: UserSession) -> str | None:
     named = raw.get("session_id") if isinstance(raw, dict) else None
     of_ended = named in connection.ended
     expected = named if isinstance(named, str) and of_ended else session.session_id
-    message = read_message(raw, expected, connection.last_seq, LIMITS)
+    message = read_message(raw, expected, connection.last_seq, configured_limits())
     if message is None:
         return None
     connection.last_seq = message["seq"]
@@ -71,7 +69,7 @@ def send(connection: Connection, session: UserSession) -> None:
             "base": base,
             "changes": changes,
             "cookie": connection.cookie,
-            "limits": limits_args(LIMITS),
+            "limits": limits_args(configured_limits()),
             "drafts": {key: list(at) for key, at in session.draft_widgets.items()},
             "excluded": sorted(connection.excluded_keys),
             "ack": connection.last_seq or None,

@@ -45,7 +45,7 @@ from . import process_metrics, values
 from .connection import Connection, get_connection, run_connection
 from .history import ABSENT
 from .manager import current_session
-from .session import JSON, FormState, Path, UserSession
+from .session import JSON, FormState, Path, SessionFull, UserSession
 from .widget_kinds import KINDS, Kind
 
 logger = logging.getLogger("st_session_guard")
@@ -150,7 +150,7 @@ def _commit(sync: WidgetSync, session: UserSession, key: str, value: Any) -> Non
     path = sync.widgets[key]
     try:
         session.update_form_data(path[1], path[2], value)
-    except TypeError as reason:
+    except (TypeError, SessionFull) as reason:  # the value stored before stays
         logger.warning("st-session-guard: not persisting widget %r: %s", key, reason)
     else:
         declared = sync.declared.get(key, _MISSING)

@@ -125,3 +125,24 @@ def test_undo_and_redo_hold_across_the_reuse_of_undo_slots_and_a_stored_copy() -
         states.pop()
         assert form_data(session) == states[-1]
     assert not session.can_undo("form")
+
+
+def test_a_new_step_after_undo_empties_the_redo_slots_it_clears() -> None:
+    history = FormHistory()
+    for value in range(4):
+        history.push([("f", value, value + 1)])
+    history.at = 2
+    assert history.push([("f", 2, 9)]) == ["3", "4"]
+    assert sorted(history.slots) == [1, 2, 3]
+    assert (history.lo, history.at, history.hi) == (0, 3, 3)
+
+
+def test_steps_give_way_stale_slots_first_then_oldest_undo_then_newest_redo() -> None:
+    history = FormHistory()
+    for value in range(4):
+        history.push([("f", value, value + 1)])
+    history.slots[7] = {"n": 57, "step": []}  # a slot its line does not hold
+    history.at = 2
+    assert [history.drop_oldest() for _ in range(5)] == ["7", "1", "2", "4", "3"]
+    assert history.drop_oldest() is None
+    assert (history.lo, history.at, history.hi) == (2, 2, 2)

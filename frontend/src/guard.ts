@@ -54,6 +54,7 @@ import {
   mergeRecords,
   messageKey,
 } from "./revisions";
+import { trimUndo } from "./trim";
 
 export interface GuardDeps {
   /** Hands a message to Python; each one costs a rerun. */
@@ -102,6 +103,7 @@ export function recordPolicy(sessionId: string, limits: Limits): RecordPolicy {
   return {
     upgrade: (value) => upgradeRecord(value, limits),
     problem: (value) => recordProblem(value, sessionId, limits),
+    trim: (value) => trimUndo(value, sessionId, limits),
   };
 }
 

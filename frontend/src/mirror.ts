@@ -124,11 +124,14 @@ export interface RecordPolicy {
   upgrade(value: unknown): unknown;
   /** Why the value cannot be used, or undefined when it can. */
   problem(value: unknown): string | undefined;
+  /** A usable record made from one past the bounds by dropping what may go, and what went. */
+  trim?(value: unknown): { record: MirrorRecord; dropped: number } | undefined;
 }
 
 /**
- * The stored record of a session, as the policy reads it. One that cannot be
- * used is deleted with one warning and reported as absent: the server holds
+ * The stored record of a session, as the policy reads it. One past the bounds
+ * that the policy can trim is used trimmed, with one warning. One that cannot
+ * be used is deleted with one warning and reported as absent: the server holds
  * the truth, so dropping a bad mirror loses at most what the server also lost.
  */
 export async function loadSession(
@@ -141,6 +144,11 @@ export async function loadSession(
   if (value === undefined) return undefined;
   const problem = policy.problem(value);
   if (problem === undefined) return value as MirrorRecord;
+  const trimmed = policy.trim?.(value);
+  if (trimmed !== undefined && policy.problem(trimmed.record) === undefined) {
+    warn(`st-session-guard: dropped the ${trimmed.dropped} oldest undo step(s) of the stored mirror (${problem})`);
+    return trimmed.record;
+  }
   warn(`st-session-guard: deleting the stored mirror of this session (${problem})`);
   await delSession(db, sessionId);
   return undefined;

@@ -203,6 +203,12 @@ export function parsePathKey(key: string, limits: Limits): Path | undefined {
  * that are not finite are refused.
  */
 export function boundsProblem(value: unknown, limits: Limits): string | undefined {
+  const size = measure(value, limits, limits.max_bytes);
+  return typeof size === "string" ? size : undefined;
+}
+
+/** A value's size as `boundsProblem` counts it, or why it breaks a rule; a problem past `cap` bytes. */
+export function measure(value: unknown, limits: Limits, cap: number): number | string {
   let size = 0;
   let items = 0;
   const stack: Array<[unknown, number]> = [[value, 1]];
@@ -230,9 +236,9 @@ export function boundsProblem(value: unknown, limits: Limits): string | undefine
     } else {
       return `${typeof node} is not JSON`;
     }
-    if (size > limits.max_bytes) return `larger than ${limits.max_bytes} bytes`;
+    if (size > cap) return `larger than ${cap} bytes`;
   }
-  return undefined;
+  return size;
 }
 
 function isLimits(value: unknown): value is Limits {

@@ -13,8 +13,8 @@ import {
   SESSIONS,
   writeBatch,
 } from "../src/mirror";
-import { storeOver } from "../src/guard";
-import type { DraftRecord } from "../src/protocol";
+import { recordPolicy, storeOver } from "../src/guard";
+import type { Change, DraftRecord } from "../src/protocol";
 import { applyChanges, emptyRecord } from "../src/revisions";
 import { isDraft, LIMITS, policy, replacing } from "./vectors";
 
@@ -62,6 +62,28 @@ describe("the IndexedDB mirror", () => {
     }
     await put(SESSIONS, record, "s1");
     expect(await loadSession(db, "s1", policy("s1"), vi.fn())).toEqual(record);
+  });
+
+  it("reads a record past the bounds with its oldest undo steps dropped and its latest values kept", async () => {
+    const third = Math.floor(LIMITS.max_bytes / 3);
+    const steps = [1, 2, 3, 4].map((n): Change => ({
+      p: ["snapshots", "contact", `${n}`],
+      v: { n, step: [["bio", true, "b".repeat(third), true, `${n}`]] },
+      r: 10 + n,
+    }));
+    const large = applyChanges(record, [
+      { p: ["snapshots", "contact", "line"], v: { lo: 0, at: 4, hi: 4 }, r: 15 },
+      ...steps,
+    ]);
+    await put(SESSIONS, large, "s1");
+    const warn = vi.fn();
+    const read = await loadSession(db, "s1", recordPolicy("s1", LIMITS), warn);
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn.mock.calls[0]?.[0]).toContain("dropped the 2 oldest undo step(s)");
+    expect(read?.forms).toEqual(record.forms);
+    expect(read?.page).toBe("home");
+    expect(Object.keys(read?.snapshots.contact as object).sort()).toEqual(["3", "4", "line"]);
+    expect(await getSession(db, "s1")).toBeDefined();
   });
 
   it("rejects when the browser has no IndexedDB", async () => {

@@ -56,20 +56,23 @@ def check_bounds(value: object, limits: Limits) -> int:
             raise Rejected(f"nested deeper than {limits.max_depth}")
         if items > limits.max_items:
             raise Rejected(f"more than {limits.max_items} values")
-        if isinstance(item, str):
-            size += value_size(item)
-        elif isinstance(item, Mapping):
+        kind = type(item)
+        if kind is str or isinstance(item, str):
+            size += value_size(item)  # type: ignore[arg-type]
+        elif item is None or kind is bool or kind is int:  # the common scalars, before the slower checks
+            size += 8
+        elif kind is dict or isinstance(item, Mapping):
             size += 2
-            for key, child in item.items():
+            for key, child in item.items():  # type: ignore[attr-defined]
                 if not isinstance(key, str):
                     raise Rejected("object keys must be strings")
                 if key in FORBIDDEN_NAMES:
                     raise Rejected(f"object key {key!r} is refused")
                 size += value_size(key)
                 stack.append((child, depth + 1))
-        elif isinstance(item, list):
+        elif kind is list or isinstance(item, list):
             size += 2
-            stack.extend((child, depth + 1) for child in item)
+            stack.extend((child, depth + 1) for child in item)  # type: ignore[attr-defined]
         elif isinstance(item, float) and not math.isfinite(item):
             raise Rejected("non-finite number")
         elif item is None or isinstance(item, (bool, int, float)):

@@ -36,8 +36,23 @@ class Limits:
     debounce_ms: int = 150
     """How long the browser coalesces its own writes (drafts) before storing them."""
     max_session_bytes: int = 1_000_000
-    """Size of one session's ``storage`` (keys and values, as ``check_bounds`` counts them).
-    Server-side only; under ``max_bytes`` so a whole mirror record still fits one message."""
+    """Size of one session's user data (form values and bookkeeping, navigation, snapshots,
+    undo steps, ``storage``; each path's value and names as ``check_bounds`` counts them).
+    Server-side only; at most half of ``max_bytes`` (see ``for_session_bytes``), so a whole
+    mirror record with its paths and revisions still fits one message."""
+
+    @property
+    def max_undo_bytes(self) -> int:
+        """What a session's undo steps may take together: half of ``max_session_bytes``."""
+        return self.max_session_bytes // 2
+
+    @classmethod
+    def for_session_bytes(cls, max_session_bytes: int) -> Limits:
+        """The default bounds with ``max_session_bytes`` set, ``max_bytes`` raised to twice it
+        where the default is smaller; ``ValueError`` for a limit below 1 KB."""
+        if max_session_bytes < 1_000:
+            raise ValueError(f"max_session_bytes must be at least 1000, not {max_session_bytes}")
+        return cls(max_bytes=max(cls.max_bytes, 2 * max_session_bytes), max_session_bytes=max_session_bytes)
 
 
 class LimitsArgs(TypedDict):
