@@ -36,6 +36,8 @@ class Connection:
     mirror and never writes their cookie back; a follow message may still name one of them."""
     generation: int = 0
     """How many times the tab moved to another session; wrapped widgets show the new one's values."""
+    refreshes_seen: int = 0
+    """The session's ``refresh_count`` when the tab was last sent its changes."""
 
     def move_to(self, session_id: str, *, ended: bool) -> None:
         """Serve ``session_id`` from now on: its whole state and a cookie for it go to the tab.
@@ -46,6 +48,7 @@ class Connection:
             self.ended = [*self.ended, self.session_id][-MAX_ENDED:]
         self.session_id = session_id
         self.sent_revision = 0
+        self.refreshes_seen = 0
         self.cookie_due = True
         self.generation += 1
 

@@ -27,16 +27,41 @@ from .connection import CONNECTION_KEY, Connection, get_connection, start_run
 from .cookies import needs_refresh, session_id_from_cookie, session_id_from_token
 from .live_sessions import live_sessions
 from .long_lived import freeze_long_lived_objects
+from .notice_listener import listen_for
 from .session import UserSession
 from .session_persistence import get_persistence_engine
 
 logger = logging.getLogger("st_session_guard")
 
 def adopt(session: UserSession) -> UserSession:
-    """Make ``session`` this process's live copy, its every change handed to the write-behind."""
-    session.bind(get_persistence_engine().persist_session)
+    """Make ``session`` this process's live copy, its every change handed to the write-behind.
+
+    On PostgreSQL the process listens from now on for other servers writing
+    or ending its live sessions (``notice_listener``).
+    """
+    engine = get_persistence_engine()
+    listen_for(engine, live_sessions)
+    session.bind(engine.persist_session)
     live_sessions.put(session)
     return session
+
+
+def refresh(session: UserSession, stored: UserSession | None = None) -> None:
+    """Merge into the live ``session`` what another server stored of it since (read unless given)."""
+    if stored is None:
+        stored = get_persistence_engine().stored_session(session.session_id)
+    if stored is not None and session.merge_stored(stored) is not None:
+        process_metrics.count_restore("database")
+
+
+def catch_up(connection: Connection, session: UserSession) -> None:
+    """Send the tab what stored copies merged into its session brought, however old their
+    revisions: the tab was sent everything up to the session's revision before they came."""
+    missed = session.refresh_count - connection.refreshes_seen
+    if missed > 0:
+        oldest = min(session.refreshes[-missed:]) if missed <= len(session.refreshes) else 1
+        connection.sent_revision = min(connection.sent_revision, oldest - 1)
+    connection.refreshes_seen = session.refresh_count
 
 
 def _open_session(
@@ -53,9 +78,12 @@ def _open_session(
     engine = get_persistence_engine()
     if session_id:
         live = live_sessions.get(session_id)
+        live_sessions.take_stale(session_id)  # read now
         stored = engine.recover_session(session_id)
         if stored is not None:
-            if live is not None and stored.revision <= live.revision:
+            if live is not None:
+                if stored is not live:
+                    refresh(live, stored)  # never replaced: its newer paths may be unwritten
                 return live
             process_metrics.count_restore("database")
             return adopt(stored)
@@ -104,10 +132,11 @@ def bootstrap_session(
         else:
             session = _open_session(session_id_from_cookie(), user_id, default_page, signed=True)
         session.record_page_view()
-        connection = Connection(session.session_id)
+        connection = Connection(session.session_id, refreshes_seen=session.refresh_count)
         st.session_state[CONNECTION_KEY] = connection
     else:
         session = current_session(connection)
+        catch_up(connection, session)
     connection.excluded_keys = frozenset(exclude_keys)
     if connection.cookie is not None and needs_refresh(connection.cookie, time.time()):
         connection.cookie_due = True  # the cookie slides with use, as the session's expiry does
@@ -121,13 +150,16 @@ def bootstrap_session(
 
 
 def current_session(connection: Connection) -> UserSession:
-    """The live session of a connection, recovered if this process dropped it.
+    """The live session of a connection, recovered if this process dropped it, and re-read if
+    another server wrote it since (its notice marked it stale).
 
     One that ended (here or on another server) gives the tab a fresh session;
     the tab is told the old id ended, and follows its browser's cookie if
     another tab has moved the browser on.
     """
     session = live_sessions.get(connection.session_id)
+    if session is not None and live_sessions.take_stale(session.session_id):
+        refresh(session)
     if session is None:
         session = _open_session(connection.session_id, None, "home")
         if session.session_id != connection.session_id:
