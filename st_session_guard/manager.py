@@ -46,12 +46,17 @@ def adopt(session: UserSession) -> UserSession:
     return session
 
 
-def refresh(session: UserSession, stored: UserSession | None = None) -> None:
-    """Merge into the live ``session`` what another server stored of it since (read unless given)."""
+def refresh(session: UserSession, stored: UserSession | None = None) -> bool:
+    """Merge into the live ``session`` what another server stored of it since (read unless given);
+    False when it was ended meanwhile (its notice missed while the listener was cut off)."""
+    engine = get_persistence_engine()
     if stored is None:
-        stored = get_persistence_engine().stored_session(session.session_id)
-    if stored is not None and session.merge_stored(stored) is not None:
+        stored = engine.stored_session(session.session_id)
+    if stored is None:
+        return engine.was_ended(session.session_id) is not True
+    if session.merge_stored(stored) is not None:
         process_metrics.count_restore("database")
+    return True
 
 
 def catch_up(connection: Connection, session: UserSession) -> None:
@@ -158,8 +163,10 @@ def current_session(connection: Connection) -> UserSession:
     another tab has moved the browser on.
     """
     session = live_sessions.get(connection.session_id)
-    if session is not None and live_sessions.take_stale(session.session_id):
-        refresh(session)
+    if session is not None and live_sessions.take_stale(session.session_id) and not refresh(session):
+        get_persistence_engine().ended_elsewhere([session.session_id])
+        live_sessions.drop(session.session_id)
+        session = None
     if session is None:
         session = _open_session(connection.session_id, None, "home")
         if session.session_id != connection.session_id:

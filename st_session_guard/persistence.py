@@ -109,6 +109,14 @@ class SessionPersistenceEngine(WriteBehind):
             logger.warning("st-session-guard: cannot read session %s…: %s", session_id[:8], describe_error(error))
             return None
 
+    def was_ended(self, session_id: str) -> bool | None:
+        """Whether ``session_id`` was ended, here or on another server; None if unreadable."""
+        try:
+            return self.store.was_ended(session_id)
+        except DBAPIError as error:
+            logger.warning("st-session-guard: cannot read session %s…: %s", session_id[:8], describe_error(error))
+            return None
+
     def recover_user_sessions(self, user_id: str) -> list[UserSession]:
         """Every live session of ``user_id``, newest copy of each, most recently active first."""
         found = {

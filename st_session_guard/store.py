@@ -49,6 +49,9 @@ _KNOWN: Final = select(sessions.c.session_id).where(
 """A stored row, or an end recent enough that a token for the id may still be valid."""
 
 
+_ENDED: Final = select(revoked.c.session_id).where(revoked.c.session_id == bindparam("session_id"))
+
+
 class SessionStore(IdLists):
     """Sessions in the database of record: batched revision-guarded upserts, lookups and removals.
 
@@ -94,6 +97,11 @@ class SessionStore(IdLists):
                 _KNOWN, {"session_id": session_id, "cutoff": self._token_cutoff(now)}
             )
             return found.first() is not None
+
+    def was_ended(self, session_id: str) -> bool:
+        """Whether ``session_id`` was ended (logout, rotation, expiry) and not yet forgotten."""
+        with self.db.read() as connection:
+            return connection.execute(_ENDED, {"session_id": session_id}).first() is not None
 
     def _token_cutoff(self, now: datetime) -> datetime:
         """Ends before this are older than any token still valid at ``now``."""

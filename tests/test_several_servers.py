@@ -148,3 +148,22 @@ def test_notices_missed_while_cut_off_make_every_live_session_read_again(
     wait_until(heard.listening.is_set, what="the listener back")
     assert value(current_session(tab)) == "while B was cut off"
     assert current_session(tab) is on_b
+
+
+def test_an_end_missed_while_cut_off_leaves_this_server_by_the_sessions_next_run(
+    schema_url: str, outage: Outage, serve_as_b: Callable[[str], SessionPersistenceEngine],
+    server_a: SessionPersistenceEngine,
+) -> None:
+    b = serve_as_b(outage.url)
+    on_a, tab, on_b = opened_on_b(server_a)
+    heard = notice_listener.listener()
+    assert heard is not None
+    on_b.update_form_data("f", "x", "typed on B")  # unwritten: must not bring it back
+    outage.start()
+    wait_until(lambda: not heard.listening.is_set(), what="the listener to notice the cut")
+    assert server_a.expire_session(on_a.session_id)
+    outage.stop()
+    wait_until(heard.listening.is_set, what="the listener back")
+    assert current_session(tab).session_id != on_a.session_id
+    assert tab.ended == [on_a.session_id]
+    assert b.recover_session(on_a.session_id) is None
