@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 import streamlit as st
 
@@ -13,6 +13,13 @@ from .protocol import CookieSpec, Path
 CONNECTION_KEY: Final = "_stsg_connection"
 MAX_ENDED: Final = 8
 """Ended ids a connection keeps telling its tab about; more would only repeat old news."""
+
+
+class SentChanges(Protocol):
+    """What a tab was sent of its session: a ``Connection``, or a model of one in tests."""
+
+    sent_revision: int
+    refreshes_seen: int
 
 
 @dataclass

@@ -23,13 +23,13 @@ from collections.abc import Iterable
 import streamlit as st
 
 from . import process_metrics, sync
-from .connection import CONNECTION_KEY, Connection, get_connection, start_run
+from .connection import CONNECTION_KEY, Connection, SentChanges, get_connection, start_run
 from .cookies import needs_refresh, session_id_from_cookie, session_id_from_token
 from .live_sessions import live_sessions
 from .long_lived import freeze_long_lived_objects
 from .notice_listener import listen_for
 from .session import UserSession
-from .session_persistence import get_persistence_engine
+from .session_persistence import SessionPersistenceEngine, get_persistence_engine
 
 logger = logging.getLogger("st_session_guard")
 
@@ -46,10 +46,11 @@ def adopt(session: UserSession) -> UserSession:
     return session
 
 
-def refresh(session: UserSession, stored: UserSession | None = None) -> bool:
+def refresh(
+    engine: SessionPersistenceEngine, session: UserSession, stored: UserSession | None = None
+) -> bool:
     """Merge into the live ``session`` what another server stored of it since (read unless given);
     False when it was ended meanwhile (its notice missed while the listener was cut off)."""
-    engine = get_persistence_engine()
     if stored is None:
         stored = engine.stored_session(session.session_id)
     if stored is None:
@@ -59,7 +60,7 @@ def refresh(session: UserSession, stored: UserSession | None = None) -> bool:
     return True
 
 
-def catch_up(connection: Connection, session: UserSession) -> None:
+def catch_up(connection: SentChanges, session: UserSession) -> None:
     """Send the tab what stored copies merged into its session brought, however old their
     revisions: the tab was sent everything up to the session's revision before they came."""
     missed = session.refresh_count - connection.refreshes_seen
@@ -88,7 +89,7 @@ def _open_session(
         if stored is not None:
             if live is not None:
                 if stored is not live:
-                    refresh(live, stored)  # never replaced: its newer paths may be unwritten
+                    refresh(engine, live, stored)  # never replaced: its newer paths may be unwritten
                 return live
             process_metrics.count_restore("database")
             return adopt(stored)
@@ -163,8 +164,9 @@ def current_session(connection: Connection) -> UserSession:
     another tab has moved the browser on.
     """
     session = live_sessions.get(connection.session_id)
-    if session is not None and live_sessions.take_stale(session.session_id) and not refresh(session):
-        get_persistence_engine().ended_elsewhere([session.session_id])
+    engine = get_persistence_engine()
+    if session is not None and live_sessions.take_stale(session.session_id) and not refresh(engine, session):
+        engine.ended_elsewhere([session.session_id])
         live_sessions.drop(session.session_id)
         session = None
     if session is None:

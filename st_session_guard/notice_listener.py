@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
-from typing import Any, Final
+from collections.abc import Callable, Iterable
+from typing import Any, Final, Protocol
 
 from .database import DatabaseManager, describe_error
 from .live_sessions import LiveSessions
@@ -59,21 +59,12 @@ class Listener:
         self._stop.set()
         self._thread.join(timeout)
 
-    def _connect(self) -> Any:
-        dialect = self.db.engine.dialect
-        cargs, cparams = dialect.create_connect_args(self.db.engine.url)
-        options = {**cparams, **KEEPALIVE, "connect_timeout": max(1, round(self.db.connect_timeout))}
-        connection = dialect.loaded_dbapi.connect(*cargs, **options, autocommit=True)
-        channel = connection.execute(f"SELECT {CHANNEL_SQL}").fetchone()[0]
-        connection.execute(f'LISTEN "{channel}"')
-        return connection
-
     def _run(self) -> None:
         delay = self._retry_initial
         connected_before = failed = False
         while not self._stop.is_set():
             try:
-                connection = self._connect()
+                connection = listening_connection(self.db)
             except Exception as error:  # noqa: BLE001 - any failure to connect is retried alike
                 if not failed:
                     logger.warning("st-session-guard: cannot listen for other servers' session "
@@ -106,8 +97,29 @@ class Listener:
                     self._on_notice(notice)
 
 
+class LiveCopies(Protocol):
+    """A process's live sessions as notices change them: ``LiveSessions``, or a model's."""
+
+    def mark_stale(self, session_ids: Iterable[str]) -> None: ...
+
+    def mark_all_stale(self) -> None: ...
+
+    def drop(self, session_id: str) -> None: ...
+
+
+def listening_connection(db: DatabaseManager) -> Any:
+    """A driver connection of its own (outside the pool), listening on ``db``'s channel."""
+    dialect = db.engine.dialect
+    cargs, cparams = dialect.create_connect_args(db.engine.url)
+    options = {**cparams, **KEEPALIVE, "connect_timeout": max(1, round(db.connect_timeout))}
+    connection = dialect.loaded_dbapi.connect(*cargs, **options, autocommit=True)
+    channel = connection.execute(f"SELECT {CHANNEL_SQL}").fetchone()[0]
+    connection.execute(f'LISTEN "{channel}"')
+    return connection
+
+
 def notice_handlers(
-    engine: SessionPersistenceEngine, live: LiveSessions
+    engine: SessionPersistenceEngine, live: LiveCopies
 ) -> tuple[Callable[[Notice], None], Callable[[], None]]:
     """What a notice does to this process: a session written elsewhere is re-read on its next
     run; one ended elsewhere leaves ``live`` and the engine's unwritten copies, so no tab is
@@ -157,4 +169,12 @@ def listener() -> Listener | None:
     return None if _listening is None else _listening[1]
 
 
-__all__ = ["Listener", "listen_for", "listener", "notice_handlers", "stop_listening"]
+__all__ = [
+    "Listener",
+    "LiveCopies",
+    "listen_for",
+    "listener",
+    "listening_connection",
+    "notice_handlers",
+    "stop_listening",
+]
