@@ -88,8 +88,11 @@ def _open_session(
         stored = engine.recover_session(session_id)
         if stored is not None:
             if live is not None:
-                if stored is not live:
-                    refresh(engine, live, stored)  # never replaced: its newer paths may be unwritten
+                # never replaced, as its newer paths may be unwritten; merged with what is
+                # stored, read past the unwritten copy that ``recover_session`` prefers
+                stored = engine.stored_session(session_id) if stored is live else stored
+                if stored is not None:
+                    refresh(engine, live, stored)
                 return live
             process_metrics.count_restore("database")
             return adopt(stored)

@@ -135,7 +135,8 @@ class SessionModel(RuleBasedStateMachine):
             stored = engine.recover_session(session_id)
             if stored is not None:
                 if live is not None:
-                    if stored is not live:
+                    stored = engine.stored_session(session_id) if stored is live else stored
+                    if stored is not None:
                         refresh(engine, live, stored)
                     return live
                 return self._adopt(server, stored)

@@ -1,5 +1,6 @@
-"""Two servers on one PostgreSQL schema: what server A writes or ends reaches server B's live
-sessions by their next run, through ``NOTIFY``, without B reading the database every run.
+"""Two servers on one database: what server A writes or ends reaches server B's live sessions
+by their next run on PostgreSQL, through ``NOTIFY``, without B reading the database every run;
+on either database, by B's next page load of the session.
 
 This process plays server B (its process-wide engine, ``live_sessions`` and
 listener); server A is a second engine on a manager of its own, so its
@@ -17,13 +18,11 @@ from st_session_guard import notice_listener
 from st_session_guard.clock import now_ms
 from st_session_guard.connection import Connection
 from st_session_guard.database import DatabaseManager, configure_database
-from st_session_guard.manager import catch_up, current_session
+from st_session_guard.manager import _open_session, catch_up, current_session
 from st_session_guard.persistence import SessionPersistenceEngine
 from st_session_guard.session import UserSession
 from st_session_guard.session_persistence import configure_persistence
 from st_session_guard.testing import wait_until
-
-pytestmark = pytest.mark.postgres
 
 FIELD = ("forms", "f", "x")
 
@@ -85,6 +84,7 @@ def opened_on_b(server_a: SessionPersistenceEngine) -> tuple[UserSession, Connec
     return on_a, tab, on_b
 
 
+@pytest.mark.postgres
 def test_an_edit_stored_on_another_server_reaches_the_same_live_session_by_its_next_run(
     schema_url: str, serve_as_b: Callable[[str], SessionPersistenceEngine],
     server_a: SessionPersistenceEngine,
@@ -97,6 +97,7 @@ def test_an_edit_stored_on_another_server_reaches_the_same_live_session_by_its_n
     assert current_session(tab) is on_b
 
 
+@pytest.mark.postgres
 def test_a_refresh_keeps_this_servers_newer_unwritten_edit_and_sends_the_tab_the_older_one(
     schema_url: str, serve_as_b: Callable[[str], SessionPersistenceEngine],
     server_a: SessionPersistenceEngine,
@@ -118,6 +119,7 @@ def test_a_refresh_keeps_this_servers_newer_unwritten_edit_and_sends_the_tab_the
     assert stored is not None and (value(stored), value(stored, "y")) == ("x from A", "y from B")
 
 
+@pytest.mark.postgres
 def test_a_session_ended_on_another_server_leaves_this_one_by_its_next_run(
     schema_url: str, serve_as_b: Callable[[str], SessionPersistenceEngine],
     server_a: SessionPersistenceEngine,
@@ -132,6 +134,7 @@ def test_a_session_ended_on_another_server_leaves_this_one_by_its_next_run(
     assert b.recover_session(on_a.session_id) is None
 
 
+@pytest.mark.postgres
 def test_notices_missed_while_cut_off_make_every_live_session_read_again(
     schema_url: str, outage: Outage, serve_as_b: Callable[[str], SessionPersistenceEngine],
     server_a: SessionPersistenceEngine,
@@ -150,6 +153,7 @@ def test_notices_missed_while_cut_off_make_every_live_session_read_again(
     assert current_session(tab) is on_b
 
 
+@pytest.mark.postgres
 def test_an_end_missed_while_cut_off_leaves_this_server_by_the_sessions_next_run(
     schema_url: str, outage: Outage, serve_as_b: Callable[[str], SessionPersistenceEngine],
     server_a: SessionPersistenceEngine,
@@ -167,3 +171,25 @@ def test_an_end_missed_while_cut_off_leaves_this_server_by_the_sessions_next_run
     assert current_session(tab).session_id != on_a.session_id
     assert tab.ended == [on_a.session_id]
     assert b.recover_session(on_a.session_id) is None
+
+
+def test_a_page_load_merges_the_stored_copy_into_the_live_session_keeping_its_newer_edit(
+    database_url: str, serve_as_b: Callable[[str], SessionPersistenceEngine],
+    make_engine: Callable[..., SessionPersistenceEngine],
+) -> None:
+    serve_as_b(database_url)
+    server_a = make_engine(debounce_delay=3600)  # a manager of its own on the same database
+    on_a = UserSession("ada")
+    on_a.update_form_data("f", "x", "first")
+    assert server_a.persist_session(on_a, immediate=True)
+    on_b = _open_session(on_a.session_id, None, "home", signed=True)
+    on_a.update_form_data("f", "x", "x from A")
+    on_a.update_form_data("f", "y", "y from A")
+    wait_until(lambda: now_ms() > on_a.revision, what="a later millisecond")
+    on_b.update_form_data("f", "y", "y from B")  # later than A's, and not written yet
+    assert server_a.persist_session(on_a, immediate=True)
+
+    again = _open_session(on_a.session_id, None, "home", signed=True)  # a reload lands on B
+
+    assert again is on_b
+    assert (value(on_b), value(on_b, "y")) == ("x from A", "y from B")
