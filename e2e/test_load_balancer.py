@@ -168,3 +168,62 @@ def test_a_server_killed_mid_session_loses_nothing_a_reload_on_the_other_restore
     expect(page.locator(".st-key-name input")).to_have_value("Grace")
     expect(page.locator(".st-key-bio textarea")).to_have_value("Admiral")
     context.close()
+
+
+def shown_session(page: Page) -> str:
+    return page.locator("code").first.inner_text()
+
+
+def run_again_until(page: Page, shown: Callable[[], bool], what: str) -> None:
+    """Rerun the tab (no reload) until it shows what ``shown`` checks: the other server's
+    notice reaches this one a moment after its commit, so it may take more than one run."""
+
+    def rerun_shows() -> bool:
+        page.locator(".st-key-again button").click()
+        wait_for_run(page)
+        return shown()
+
+    wait_until(rerun_shows, 30, what, interval=0.2)
+
+
+def test_an_edit_on_one_server_shows_in_a_tab_on_the_other_on_its_next_run(
+    stsg_browser: Browser, balance: Balance, postgres_url: str
+) -> None:
+    balancer, _ = balance(0.2)
+    context = stsg_browser.new_context()
+    on_a = open_on(context, balancer.url, "A")
+    session_id = session_cookie(context)
+    on_b = open_on(context, balancer.url, "B")
+    expect(on_b.locator(".st-key-name input")).to_have_value("")
+
+    commit(on_a, "name", "Ada")
+    wait_until(lambda: stored_profile(postgres_url, session_id).get("name") == "Ada", 30, "A's write")
+
+    name_on_b = on_b.locator(".st-key-name input")
+    run_again_until(on_b, lambda: name_on_b.input_value() == "Ada", "A's edit on B")
+    assert served_by(on_b) == "B" and shown_session(on_b) == session_id
+    commit(on_b, "email", "ada@example.org")  # B goes on from the value it now shows
+    expect(on_a.locator(".st-key-name input")).to_have_value("Ada")
+    context.close()
+
+
+def test_a_logout_on_one_server_moves_the_other_servers_tab_to_a_fresh_session_on_its_next_run(
+    stsg_browser: Browser, balance: Balance, postgres_url: str
+) -> None:
+    balancer, _ = balance(0.2)
+    context = stsg_browser.new_context()
+    on_a = open_on(context, balancer.url, "A")
+    session_id = session_cookie(context)
+    on_b = open_on(context, balancer.url, "B")
+    commit(on_b, "name", "Ada")
+    wait_until(lambda: stored_profile(postgres_url, session_id).get("name") == "Ada", 30, "B's write")
+
+    on_a.locator(".st-key-logout button").click()
+    wait_for_run(on_a)
+    expect(on_a.locator("code").first).not_to_have_text(session_id)
+
+    run_again_until(on_b, lambda: shown_session(on_b) != session_id, "B's tab to leave the session")
+    assert served_by(on_b) == "B"
+    expect(on_b.locator(".st-key-name input")).to_have_value("")
+    assert session_cookie(context) != session_id
+    context.close()

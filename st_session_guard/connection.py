@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 import streamlit as st
 
@@ -13,6 +13,13 @@ from .protocol import CookieSpec, Path
 CONNECTION_KEY: Final = "_stsg_connection"
 MAX_ENDED: Final = 8
 """Ended ids a connection keeps telling its tab about; more would only repeat old news."""
+
+
+class SentChanges(Protocol):
+    """What a tab was sent of its session: a ``Connection``, or a model of one in tests."""
+
+    sent_revision: int
+    refreshes_seen: int
 
 
 @dataclass
@@ -36,6 +43,8 @@ class Connection:
     mirror and never writes their cookie back; a follow message may still name one of them."""
     generation: int = 0
     """How many times the tab moved to another session; wrapped widgets show the new one's values."""
+    refreshes_seen: int = 0
+    """The session's ``refresh_count`` when the tab was last sent its changes."""
 
     def move_to(self, session_id: str, *, ended: bool) -> None:
         """Serve ``session_id`` from now on: its whole state and a cookie for it go to the tab.
@@ -46,6 +55,7 @@ class Connection:
             self.ended = [*self.ended, self.session_id][-MAX_ENDED:]
         self.session_id = session_id
         self.sent_revision = 0
+        self.refreshes_seen = 0
         self.cookie_due = True
         self.generation += 1
 

@@ -75,6 +75,9 @@ class DatabaseManager:
         pool_size: int = 5,
     ) -> None:
         self.url = url
+        self.origin = secrets.token_hex(8)
+        """Names this manager in the session notices it sends, so its own listener skips them."""
+        self.connect_timeout = connect_timeout
         self.busy_timeout = busy_timeout
         """Seconds a SQLite write waits for another writer's lock before it fails."""
         self._file: Path | None = None

@@ -23,20 +23,51 @@ from collections.abc import Iterable
 import streamlit as st
 
 from . import process_metrics, sync
-from .connection import CONNECTION_KEY, Connection, get_connection, start_run
+from .connection import CONNECTION_KEY, Connection, SentChanges, get_connection, start_run
 from .cookies import needs_refresh, session_id_from_cookie, session_id_from_token
 from .live_sessions import live_sessions
 from .long_lived import freeze_long_lived_objects
+from .notice_listener import listen_for
 from .session import UserSession
-from .session_persistence import get_persistence_engine
+from .session_persistence import SessionPersistenceEngine, get_persistence_engine
 
 logger = logging.getLogger("st_session_guard")
 
 def adopt(session: UserSession) -> UserSession:
-    """Make ``session`` this process's live copy, its every change handed to the write-behind."""
-    session.bind(get_persistence_engine().persist_session)
+    """Make ``session`` this process's live copy, its every change handed to the write-behind.
+
+    On PostgreSQL the process listens from now on for other servers writing
+    or ending its live sessions (``notice_listener``).
+    """
+    engine = get_persistence_engine()
+    listen_for(engine, live_sessions)
+    session.bind(engine.persist_session)
     live_sessions.put(session)
     return session
+
+
+def refresh(
+    engine: SessionPersistenceEngine, session: UserSession, stored: UserSession | None = None
+) -> bool:
+    """Merge into the live ``session`` what another server stored of it since (read unless given);
+    False when it was ended meanwhile (its notice missed while the listener was cut off)."""
+    if stored is None:
+        stored = engine.stored_session(session.session_id)
+    if stored is None:
+        return engine.was_ended(session.session_id) is not True
+    if session.merge_stored(stored) is not None:
+        process_metrics.count_restore("database")
+    return True
+
+
+def catch_up(connection: SentChanges, session: UserSession) -> None:
+    """Send the tab what stored copies merged into its session brought, however old their
+    revisions: the tab was sent everything up to the session's revision before they came."""
+    missed = session.refresh_count - connection.refreshes_seen
+    if missed > 0:
+        oldest = min(session.refreshes[-missed:]) if missed <= len(session.refreshes) else 1
+        connection.sent_revision = min(connection.sent_revision, oldest - 1)
+    connection.refreshes_seen = session.refresh_count
 
 
 def _open_session(
@@ -53,9 +84,15 @@ def _open_session(
     engine = get_persistence_engine()
     if session_id:
         live = live_sessions.get(session_id)
+        live_sessions.take_stale(session_id)  # read now
         stored = engine.recover_session(session_id)
         if stored is not None:
-            if live is not None and stored.revision <= live.revision:
+            if live is not None:
+                # never replaced, as its newer paths may be unwritten; merged with what is
+                # stored, read past the unwritten copy that ``recover_session`` prefers
+                stored = engine.stored_session(session_id) if stored is live else stored
+                if stored is not None:
+                    refresh(engine, live, stored)
                 return live
             process_metrics.count_restore("database")
             return adopt(stored)
@@ -104,10 +141,11 @@ def bootstrap_session(
         else:
             session = _open_session(session_id_from_cookie(), user_id, default_page, signed=True)
         session.record_page_view()
-        connection = Connection(session.session_id)
+        connection = Connection(session.session_id, refreshes_seen=session.refresh_count)
         st.session_state[CONNECTION_KEY] = connection
     else:
         session = current_session(connection)
+        catch_up(connection, session)
     connection.excluded_keys = frozenset(exclude_keys)
     if connection.cookie is not None and needs_refresh(connection.cookie, time.time()):
         connection.cookie_due = True  # the cookie slides with use, as the session's expiry does
@@ -121,13 +159,19 @@ def bootstrap_session(
 
 
 def current_session(connection: Connection) -> UserSession:
-    """The live session of a connection, recovered if this process dropped it.
+    """The live session of a connection, recovered if this process dropped it, and re-read if
+    another server wrote it since (its notice marked it stale).
 
     One that ended (here or on another server) gives the tab a fresh session;
     the tab is told the old id ended, and follows its browser's cookie if
     another tab has moved the browser on.
     """
     session = live_sessions.get(connection.session_id)
+    engine = get_persistence_engine()
+    if session is not None and live_sessions.take_stale(session.session_id) and not refresh(engine, session):
+        engine.ended_elsewhere([session.session_id])
+        live_sessions.drop(session.session_id)
+        session = None
     if session is None:
         session = _open_session(connection.session_id, None, "home")
         if session.session_id != connection.session_id:

@@ -78,6 +78,11 @@ class SessionPersistenceEngine(WriteBehind):
         unwritten = self._unwritten(session_id)
         if unwritten is not None:
             return unwritten if self._is_live(unwritten) else None
+        return self.stored_session(session_id)
+
+    def stored_session(self, session_id: str) -> UserSession | None:
+        """The stored copy of ``session_id`` if it is live, past any unwritten copy held here:
+        what another server wrote of it. None as for ``recover_session``."""
         try:
             return self.store.recover(session_id, utcnow())
         except DBAPIError as error:
@@ -100,6 +105,14 @@ class SessionPersistenceEngine(WriteBehind):
             return True
         try:
             return self.store.is_known(session_id, utcnow())
+        except DBAPIError as error:
+            logger.warning("st-session-guard: cannot read session %s…: %s", session_id[:8], describe_error(error))
+            return None
+
+    def was_ended(self, session_id: str) -> bool | None:
+        """Whether ``session_id`` was ended, here or on another server; None if unreadable."""
+        try:
+            return self.store.was_ended(session_id)
         except DBAPIError as error:
             logger.warning("st-session-guard: cannot read session %s…: %s", session_id[:8], describe_error(error))
             return None
@@ -157,6 +170,11 @@ class SessionPersistenceEngine(WriteBehind):
                            describe_error(error))
             return False
         return expired
+
+    def ended_elsewhere(self, session_ids: Sequence[str]) -> None:
+        """Another server ended these sessions: drop their unwritten changes here, so no page load
+        is served this engine's copy of one, and cancel writes of them under way."""
+        self._forget(session_ids)
 
     def cleanup_expired_sessions(self, *, on_batch: Callable[[int], object] | None = None) -> int:
         """Delete every session whose expiry has passed, in batches; the number of rows deleted.

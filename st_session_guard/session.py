@@ -48,6 +48,10 @@ __all__ = [
     "UserSession", "new_session_id", "next_revision",
 ]
 
+MAX_REFRESHES = 8
+"""Merges a session remembers for its tabs; a tab further behind is sent everything."""
+
+
 def new_session_id() -> str:
     """256 random bits, hex: unguessable, so an id alone grants nothing."""
     return secrets.token_hex(32)
@@ -98,6 +102,10 @@ class UserSession:
         self._cache = CacheKeys()
         self._draft_widgets: dict[str, tuple[str, str]] = {}
         self._on_change: Callable[[UserSession], object] | None = None
+        self.refreshes: list[int] = []
+        """The oldest revision taken by each of the latest stored copies merged in (``merge_stored``)."""
+        self.refresh_count = 0
+        """Stored copies merged in that held something new: a tab that saw fewer is sent the rest."""
         self._bump(("page",), ("navigation",))
 
     def bind(self, on_change: Callable[[UserSession], object] | None) -> None:
@@ -151,6 +159,29 @@ class UserSession:
         if self._on_change is not None:
             self._on_change(self)
         return True
+
+    @_locked
+    def merge_stored(self, stored: UserSession) -> int | None:
+        """Take every path of a stored copy that is newer than ours (another server wrote it);
+        the oldest revision taken, or None when ours held everything.
+
+        The object stays this one and our own newer paths stay ours, as with
+        ``apply_change``; the server-owned fields come from ``stored`` when it
+        is the newer session, as a database merge takes them. Nothing is
+        written back: the database holds what was taken.
+        """
+        oldest: int | None = None
+        for change in sorted(stored.changes_since(0), key=lambda c: c.revision):
+            if self._editable.take(change):
+                oldest = change.revision if oldest is None else min(oldest, change.revision)
+        if stored.revision > self.revision:
+            self.user_id = stored.user_id
+            self.roles, self.permissions = set(stored.roles), set(stored.permissions)
+            self.revision = stored.revision
+        if oldest is not None:
+            self.refreshes = [*self.refreshes, oldest][-MAX_REFRESHES:]
+            self.refresh_count += 1
+        return oldest
 
     def _changed(self, paths: list[Path], *, interaction: bool = False) -> None:
         """Count the activity and stamp ``paths`` (server-owned changes stamp none)."""

@@ -29,6 +29,7 @@ from . import jsontext
 from .database import DatabaseManager
 from .id_lists import IdLists
 from .models import SERVER_OWNED, UTCDateTime, revoked, sessions
+from .notices import announce
 from .session import UserSession
 from .store_writes import SessionWriter
 from .stored_rows import SessionRecord, rebuild
@@ -46,6 +47,9 @@ _KNOWN: Final = select(sessions.c.session_id).where(
     )
 )
 """A stored row, or an end recent enough that a token for the id may still be valid."""
+
+
+_ENDED: Final = select(revoked.c.session_id).where(revoked.c.session_id == bindparam("session_id"))
 
 
 class SessionStore(IdLists):
@@ -94,6 +98,11 @@ class SessionStore(IdLists):
             )
             return found.first() is not None
 
+    def was_ended(self, session_id: str) -> bool:
+        """Whether ``session_id`` was ended (logout, rotation, expiry) and not yet forgotten."""
+        with self.db.read() as connection:
+            return connection.execute(_ENDED, {"session_id": session_id}).first() is not None
+
     def _token_cutoff(self, now: datetime) -> datetime:
         """Ends before this are older than any token still valid at ``now``."""
         return now - timedelta(seconds=self.session_timeout)
@@ -137,8 +146,9 @@ class SessionStore(IdLists):
         return int(result.rowcount)
 
     def _revoke_ids(self, connection: Connection, ids: Sequence[str], now: datetime) -> None:
-        """Record the listed ids as ended at ``now``; an earlier end stays."""
+        """Record the listed ids as ended at ``now``, and tell other servers; an earlier end stays."""
         if ids:
+            announce(connection, self.db.origin, {}, ids)
             connection.execute(
                 self.db.insert(revoked).on_conflict_do_nothing(index_elements=[revoked.c.session_id]),
                 [{"session_id": session_id, "ended_at": now} for session_id in ids],
@@ -193,6 +203,7 @@ class SessionStore(IdLists):
                 connection.execute(
                     self._revoke_removed, {**param, "now": now, "cutoff": self._token_cutoff(now)}
                 )
+                announce(connection, self.db.origin, {}, ids)
                 self._delete_ids(connection, ids)
             return ids
 

@@ -25,6 +25,7 @@ from .database import DatabaseManager, DialectInsert
 from .driver_batch import RowsInsert
 from .id_lists import IdLists
 from .models import metrics, permissions, revoked, roles, sessions
+from .notices import announce
 from .stored_merge import merge_states
 from .stored_rows import SessionRecord
 
@@ -58,22 +59,27 @@ class SessionWriter(IdLists):
         A row this store wrote last is replaced only by a newer revision; a row
         written since by anyone else is merged (``stored_merge``), so no
         writer's newest path is lost. ``before_commit`` runs once the
-        statements have run, before the commit.
+        statements have run, before the commit. The sessions written are announced to other
+        servers (``notices``), on commit only.
         """
         with self.db.write() as connection:
-            written = self._store(connection, records)
+            written, stored = self._store(connection, records)
+            announce(connection, self.db.origin, stored, ())
             if before_commit is not None:
                 before_commit()
         if len(self._written) > MOST_REMEMBERED:
             self._written.clear()  # merging unknown rows is slower, never wrong
         self._written.update(written)
 
-    def _store(self, connection: Connection, records: Sequence[SessionRecord]) -> dict[str, int | None]:
+    def _store(
+        self, connection: Connection, records: Sequence[SessionRecord]
+    ) -> tuple[dict[str, int | None], dict[str, int]]:
         """One batched upsert, merges where needed, server-owned rows where ours are newer.
 
         The stored revisions are read first and stay true until the commit:
         SQLite's ``BEGIN IMMEDIATE`` holds the only write lock, PostgreSQL
-        locks the rows. The answer is what ``_written`` learns.
+        locks the rows. The answer is what ``_written`` learns, and the
+        revision now stored of each session written.
         """
         ordered = sorted(records, key=lambda r: r.session_id)  # one lock order across servers
         ended = self._ended_among(connection, [r.session_id for r in ordered])
@@ -92,12 +98,12 @@ class SessionWriter(IdLists):
             else:
                 others.append(record)
         won = self._upsert_newer(connection, newer) if newer else []
-        owners, whole = self._merge_into(connection, others, stored) if others else ([], [])
+        owners, whole, merged = self._merge_into(connection, others, stored) if others else ([], [], {})
         self._write_server_owned(connection, [*won, *owners])
         # a lost or merged row holds paths our copy lacks: None makes the next write merge
         written: dict[str, int | None] = {r.session_id: None for r in (*newer, *others)}
         written.update((r.session_id, r.row["revision"]) for r in (*won, *whole))
-        return written
+        return written, {**{r.session_id: r.row["revision"] for r in won}, **merged}
 
     def _ended_among(self, connection: Connection, ids: list[str]) -> set[str]:
         """Which of ``ids`` were ended: a write must never bring one back."""
@@ -128,11 +134,12 @@ class SessionWriter(IdLists):
 
     def _merge_into(
         self, connection: Connection, records: list[SessionRecord], stored: dict[str, int]
-    ) -> tuple[list[SessionRecord], list[SessionRecord]]:
+    ) -> tuple[list[SessionRecord], list[SessionRecord], dict[str, int]]:
         """Write each record merged with its stored state.
 
-        Returns the records whose server-owned rows win, and those written as
-        they are because they hold everything stored.
+        Returns the records whose server-owned rows win, those written as
+        they are because they hold everything stored, and the revision
+        written of each session.
         """
         states = self._stored_states(connection, [r.session_id for r in records])
         rows, whole = [], []
@@ -155,7 +162,8 @@ class SessionWriter(IdLists):
             self._session_rows_replace.execute(connection, rows)
         elif rows:
             connection.execute(_replace(self._session_insert), rows)
-        return [r for r in records if r.row["revision"] > stored[r.session_id]], whole
+        return ([r for r in records if r.row["revision"] > stored[r.session_id]], whole,
+                {row["session_id"]: row["revision"] for row in rows})
 
     def _stored_states(self, connection: Connection, ids: list[str]) -> dict[str, Any]:
         """The stored states of ``ids``, decoded; on SQLite read as one JSON object."""

@@ -7,7 +7,7 @@ import atexit
 import functools
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -19,6 +19,8 @@ from st_session_guard import session as session_module
 from st_session_guard.clock import utcnow
 from st_session_guard.database import DatabaseManager
 from st_session_guard.models import sessions
+from st_session_guard.notice_listener import listening_connection, notice_handlers
+from st_session_guard.notices import read_notice
 from st_session_guard.persistence import SessionPersistenceEngine
 from st_session_guard.session import UserSession
 
@@ -69,11 +71,52 @@ class MovedClock:
 
 @dataclass
 class Server:
-    """One Streamlit process: its engine and its live sessions (what ``live_sessions`` holds)."""
+    """One Streamlit process: its engine and its live sessions (what ``live_sessions`` holds).
+
+    On PostgreSQL it hears the other server's notices on a connection of its
+    own, handled as ``notice_listener`` handles them, when ``hear()`` is called.
+    """
 
     engine: SessionPersistenceEngine
     live: dict[str, UserSession] = field(default_factory=dict)
     generation: int = 0
+    stale: set[str] = field(default_factory=set)
+    hearing: Any = None
+
+    def listen(self, direct: DatabaseManager) -> Server:
+        """Hear notices through ``direct``, which an outage does not cut: none is missed."""
+        if self.engine.db.dialect == "postgresql":
+            self.hearing = listening_connection(direct)
+            on_notice, _ = notice_handlers(self.engine, self)
+            origin = self.engine.db.origin
+
+            def heard(notify: Any) -> None:
+                notice = read_notice(notify.payload, origin)
+                if notice is not None:
+                    on_notice(notice)
+
+            self.hearing.add_notify_handler(heard)
+        return self
+
+    def hear(self) -> None:
+        """Take every notice committed so far: a query's answer comes after them."""
+        if self.hearing is not None:
+            self.hearing.execute("SELECT 1")
+
+    def stop_listening(self) -> None:
+        if self.hearing is not None:
+            self.hearing.close()
+            self.hearing = None
+
+    def mark_stale(self, session_ids: Iterable[str]) -> None:
+        self.stale.update(sid for sid in session_ids if sid in self.live)
+
+    def mark_all_stale(self) -> None:
+        self.stale = set(self.live)
+
+    def drop(self, session_id: str) -> None:
+        self.live.pop(session_id, None)
+        self.stale.discard(session_id)
 
 
 @dataclass
@@ -81,6 +124,7 @@ class Tab:
     server: int
     generation: int
     sent_revision: int = 0
+    refreshes_seen: int = 0
     last_seq: int = 0
 
 

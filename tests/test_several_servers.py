@@ -1,0 +1,195 @@
+"""Two servers on one database: what server A writes or ends reaches server B's live sessions
+by their next run on PostgreSQL, through ``NOTIFY``, without B reading the database every run;
+on either database, by B's next page load of the session.
+
+This process plays server B (its process-wide engine, ``live_sessions`` and
+listener); server A is a second engine on a manager of its own, so its
+notices carry another origin, as another process's would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from support import Outage
+
+from st_session_guard import notice_listener
+from st_session_guard.clock import now_ms
+from st_session_guard.connection import Connection
+from st_session_guard.database import DatabaseManager, configure_database
+from st_session_guard.manager import _open_session, catch_up, current_session
+from st_session_guard.persistence import SessionPersistenceEngine
+from st_session_guard.session import UserSession
+from st_session_guard.session_persistence import configure_persistence
+from st_session_guard.testing import wait_until
+
+FIELD = ("forms", "f", "x")
+
+
+@pytest.fixture
+def schema_url(postgres_schemas: object) -> Iterator[str]:
+    with postgres_schemas.schema() as url:  # type: ignore[attr-defined]
+        yield url
+
+
+@pytest.fixture
+def outage(schema_url: str) -> Iterator[Outage]:
+    handle = Outage.of(schema_url)
+    yield handle
+    handle.close()
+
+
+@pytest.fixture
+def serve_as_b() -> Iterator[Callable[[str], SessionPersistenceEngine]]:
+    """Make this process server B on ``url``: its engine writes only when told."""
+    engines: list[SessionPersistenceEngine] = []
+
+    def serve(url: str) -> SessionPersistenceEngine:
+        configure_database(url, connect_timeout=1)
+        engines.append(configure_persistence(debounce_delay=3600, session_timeout=3600))
+        return engines[-1]
+
+    yield serve
+    notice_listener.stop_listening()
+    for engine in engines:
+        engine.close(timeout=5)
+
+
+@pytest.fixture
+def server_a(schema_url: str) -> Iterator[SessionPersistenceEngine]:
+    engine = SessionPersistenceEngine(
+        db=DatabaseManager(schema_url, connect_timeout=2), debounce_delay=3600, session_timeout=3600
+    )
+    yield engine
+    engine.close(timeout=5)
+    engine.db.dispose()
+
+
+def value(session: UserSession, name: str = "x") -> object:
+    return session.get_form_state("f").data.get(name)
+
+
+def opened_on_b(server_a: SessionPersistenceEngine) -> tuple[UserSession, Connection, UserSession]:
+    """A session stored by A, then opened by a tab on B, whose listener is up: A's copy, B's
+    tab and B's live copy."""
+    on_a = UserSession("ada")
+    on_a.update_form_data("f", "x", "first")
+    assert server_a.persist_session(on_a, immediate=True)
+    tab = Connection(on_a.session_id)
+    on_b = current_session(tab)
+    assert on_b is not on_a and value(on_b) == "first"
+    wait_until(lambda: (heard := notice_listener.listener()) and heard.listening.is_set(),
+               what="B listening")
+    return on_a, tab, on_b
+
+
+@pytest.mark.postgres
+def test_an_edit_stored_on_another_server_reaches_the_same_live_session_by_its_next_run(
+    schema_url: str, serve_as_b: Callable[[str], SessionPersistenceEngine],
+    server_a: SessionPersistenceEngine,
+) -> None:
+    serve_as_b(schema_url)
+    on_a, tab, on_b = opened_on_b(server_a)
+    on_a.update_form_data("f", "x", "from A")
+    assert server_a.persist_session(on_a, immediate=True)
+    wait_until(lambda: value(current_session(tab)) == "from A", what="A's edit on B")
+    assert current_session(tab) is on_b
+
+
+@pytest.mark.postgres
+def test_a_refresh_keeps_this_servers_newer_unwritten_edit_and_sends_the_tab_the_older_one(
+    schema_url: str, serve_as_b: Callable[[str], SessionPersistenceEngine],
+    server_a: SessionPersistenceEngine,
+) -> None:
+    b = serve_as_b(schema_url)
+    on_a, tab, on_b = opened_on_b(server_a)
+    on_a.update_form_data("f", "x", "x from A")
+    on_a.update_form_data("f", "y", "y from A")
+    wait_until(lambda: now_ms() > on_a.revision, what="a later millisecond")
+    on_b.update_form_data("f", "y", "y from B")  # later than A's, and not written yet
+    tab.sent_revision = on_b.revision  # the tab was sent all of it
+    assert server_a.persist_session(on_a, immediate=True)
+    wait_until(lambda: value(current_session(tab)) == "x from A", what="A's edit on B")
+    assert value(on_b, "y") == "y from B"
+    catch_up(tab, on_b)
+    assert FIELD in {c.path for c in on_b.changes_since(tab.sent_revision)}, "the mirror misses x"
+    assert b.flush_all() == 1
+    stored = server_a.stored_session(on_a.session_id)
+    assert stored is not None and (value(stored), value(stored, "y")) == ("x from A", "y from B")
+
+
+@pytest.mark.postgres
+def test_a_session_ended_on_another_server_leaves_this_one_by_its_next_run(
+    schema_url: str, serve_as_b: Callable[[str], SessionPersistenceEngine],
+    server_a: SessionPersistenceEngine,
+) -> None:
+    b = serve_as_b(schema_url)
+    on_a, tab, on_b = opened_on_b(server_a)
+    on_b.update_form_data("f", "x", "typed on B")  # unwritten: must not bring it back
+    assert server_a.expire_session(on_a.session_id)
+    wait_until(lambda: current_session(tab).session_id != on_a.session_id, what="B to drop it")
+    assert tab.ended == [on_a.session_id]
+    assert value(current_session(tab)) is None
+    assert b.recover_session(on_a.session_id) is None
+
+
+@pytest.mark.postgres
+def test_notices_missed_while_cut_off_make_every_live_session_read_again(
+    schema_url: str, outage: Outage, serve_as_b: Callable[[str], SessionPersistenceEngine],
+    server_a: SessionPersistenceEngine,
+) -> None:
+    serve_as_b(outage.url)
+    on_a, tab, on_b = opened_on_b(server_a)
+    heard = notice_listener.listener()
+    assert heard is not None
+    outage.start()
+    wait_until(lambda: not heard.listening.is_set(), what="the listener to notice the cut")
+    on_a.update_form_data("f", "x", "while B was cut off")
+    assert server_a.persist_session(on_a, immediate=True)
+    outage.stop()
+    wait_until(heard.listening.is_set, what="the listener back")
+    assert value(current_session(tab)) == "while B was cut off"
+    assert current_session(tab) is on_b
+
+
+@pytest.mark.postgres
+def test_an_end_missed_while_cut_off_leaves_this_server_by_the_sessions_next_run(
+    schema_url: str, outage: Outage, serve_as_b: Callable[[str], SessionPersistenceEngine],
+    server_a: SessionPersistenceEngine,
+) -> None:
+    b = serve_as_b(outage.url)
+    on_a, tab, on_b = opened_on_b(server_a)
+    heard = notice_listener.listener()
+    assert heard is not None
+    on_b.update_form_data("f", "x", "typed on B")  # unwritten: must not bring it back
+    outage.start()
+    wait_until(lambda: not heard.listening.is_set(), what="the listener to notice the cut")
+    assert server_a.expire_session(on_a.session_id)
+    outage.stop()
+    wait_until(heard.listening.is_set, what="the listener back")
+    assert current_session(tab).session_id != on_a.session_id
+    assert tab.ended == [on_a.session_id]
+    assert b.recover_session(on_a.session_id) is None
+
+
+def test_a_page_load_merges_the_stored_copy_into_the_live_session_keeping_its_newer_edit(
+    database_url: str, serve_as_b: Callable[[str], SessionPersistenceEngine],
+    make_engine: Callable[..., SessionPersistenceEngine],
+) -> None:
+    serve_as_b(database_url)
+    server_a = make_engine(debounce_delay=3600)  # a manager of its own on the same database
+    on_a = UserSession("ada")
+    on_a.update_form_data("f", "x", "first")
+    assert server_a.persist_session(on_a, immediate=True)
+    on_b = _open_session(on_a.session_id, None, "home", signed=True)
+    on_a.update_form_data("f", "x", "x from A")
+    on_a.update_form_data("f", "y", "y from A")
+    wait_until(lambda: now_ms() > on_a.revision, what="a later millisecond")
+    on_b.update_form_data("f", "y", "y from B")  # later than A's, and not written yet
+    assert server_a.persist_session(on_a, immediate=True)
+
+    again = _open_session(on_a.session_id, None, "home", signed=True)  # a reload lands on B
+
+    assert again is on_b
+    assert (value(on_b), value(on_b, "y")) == ("x from A", "y from B")
