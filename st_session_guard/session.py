@@ -202,8 +202,17 @@ class UserSession:
 
     @_locked
     def navigate_to(self, page: str, params: Mapping[str, JSON] | None = None) -> None:
-        """Go to ``page``; ``params`` take the values ``update_form_data`` takes."""
-        self._pages.visit(page, encode(dict(params or {})))
+        """Go to ``page``; ``params`` take the values ``update_form_data`` takes. ``SessionFull``
+        (or ``TypeError``), with the trail as it was, where they would take the session past
+        ``max_session_bytes``."""
+        encoded = encode(dict(params or {}))
+        current, entries = self._pages.current, list(self._pages.entries)
+        self._pages.visit(page, encoded)
+        try:
+            self._editable.check([("page",), ("navigation",)])
+        except BaseException:
+            self._pages.current, self._pages.entries = current, entries
+            raise
         self.metrics.page_views += 1
         self.metrics.page_visits[page] = self.metrics.page_visits.get(page, 0) + 1
         self._changed([("page",), ("navigation",)])

@@ -232,3 +232,17 @@ st.session_state["sid"] = session.session_id
     stored = engine.recover_session(app.session_state["sid"])
     assert stored is not None
     assert stored.get_form_state("f").data["notes"] == "first"
+
+
+def test_navigation_params_past_the_limit_raise_and_keep_the_trail_as_it_was() -> None:
+    session = small_session()
+    session.navigate_to("search", {"q": "small"})
+    before = (session.current_page, session.navigation_history, session.revision)
+
+    with pytest.raises(SessionFull):
+        session.navigate_to("results", {"rows": "x" * 30_000})
+
+    assert (session.current_page, session.navigation_history, session.revision) == before
+    assert recount(session)[0] <= SMALL.max_session_bytes
+    session.navigate_to("results", {"rows": "fits"})
+    assert session.current_page == "results"
