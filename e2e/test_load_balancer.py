@@ -129,14 +129,19 @@ def stored_profile(url: str, session_id: str) -> dict[str, Any]:
     return values
 
 
+def tabs_on_both(context: BrowserContext, url: str) -> tuple[Page, Page, str]:
+    """A tab on server A, then a tab of the same session on server B; the session's id."""
+    on_a = open_on(context, url, "A")
+    session_id = session_cookie(context)
+    return on_a, open_on(context, url, "B"), session_id
+
+
 def test_tabs_on_two_servers_behind_nginx_keep_every_committed_edit(
     stsg_browser: Browser, balance: Balance, postgres_url: str
 ) -> None:
     balancer, _ = balance(0.2)
     context = stsg_browser.new_context()
-    on_a = open_on(context, balancer.url, "A")
-    session_id = session_cookie(context)
-    on_b = open_on(context, balancer.url, "B")
+    on_a, on_b, session_id = tabs_on_both(context, balancer.url)
     assert session_cookie(context) == session_id
 
     commit(on_a, "name", "Ada")
@@ -191,9 +196,7 @@ def test_an_edit_on_one_server_shows_in_a_tab_on_the_other_on_its_next_run(
 ) -> None:
     balancer, _ = balance(0.2)
     context = stsg_browser.new_context()
-    on_a = open_on(context, balancer.url, "A")
-    session_id = session_cookie(context)
-    on_b = open_on(context, balancer.url, "B")
+    on_a, on_b, session_id = tabs_on_both(context, balancer.url)
     expect(on_b.locator(".st-key-name input")).to_have_value("")
 
     commit(on_a, "name", "Ada")
@@ -212,9 +215,7 @@ def test_a_logout_on_one_server_moves_the_other_servers_tab_to_a_fresh_session_o
 ) -> None:
     balancer, _ = balance(0.2)
     context = stsg_browser.new_context()
-    on_a = open_on(context, balancer.url, "A")
-    session_id = session_cookie(context)
-    on_b = open_on(context, balancer.url, "B")
+    on_a, on_b, session_id = tabs_on_both(context, balancer.url)
     commit(on_b, "name", "Ada")
     wait_until(lambda: stored_profile(postgres_url, session_id).get("name") == "Ada", 30, "B's write")
 
