@@ -10,8 +10,10 @@ notices carry another origin, as another process's would.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 from support import Outage
 
 from st_session_guard import notice_listener
@@ -192,6 +194,33 @@ def test_notices_pruned_before_a_server_read_them_make_it_read_every_live_sessio
     reader.close()
 
     assert live.take_stale(on_b.session_id)
+
+
+@ON_SQLITE
+def test_a_server_hears_a_sqlite_file_made_again_under_it(
+    database_url: str, make_engine: Callable[..., SessionPersistenceEngine],
+) -> None:
+    a, b = make_engine(debounce_delay=3600), make_engine(debounce_delay=3600)
+    on_a = UserSession("ada")
+    assert a.persist_session(on_a, immediate=True)
+    on_b = b.recover_session(on_a.session_id)
+    assert on_b is not None
+    live = LiveSessions()
+    live.put(on_b)
+    hearing = Poller(b.db, *notice_handlers(b, live), retry_initial=0.05).start()
+    try:
+        wait_until(hearing.listening.is_set, what="B listening")
+        for leftover in Path(make_url(database_url).database or "").parent.iterdir():
+            leftover.unlink()  # the file deleted under both servers
+        on_a.update_form_data("f", "x", "into the new file")
+        assert a.persist_session(on_a, immediate=True)  # A makes the file again
+        wait_until(lambda: live.take_stale(on_b.session_id), what="B to re-read its sessions")
+        wait_until(hearing.listening.is_set, what="B listening to the new file")
+        on_a.update_form_data("f", "x", "heard in the new file")
+        assert a.persist_session(on_a, immediate=True)
+        wait_until(lambda: live.take_stale(on_b.session_id), what="A's notice in the new file")
+    finally:
+        hearing.stop()
 
 
 def test_a_page_load_merges_the_stored_copy_into_the_live_session_keeping_its_newer_edit(
