@@ -265,6 +265,11 @@ class DatabaseManager:
         ))
         connection.execute(delete(sessions).where(sessions.c.session_id == probe_id))
 
+    @property
+    def file(self) -> Path | None:
+        """The SQLite file the database is kept in, when a plain path names one."""
+        return self._file
+
     def file_identity(self) -> tuple[int, int] | None:
         """``(st_dev, st_ino)`` of the SQLite file now at the database's path; None for none."""
         if self._file is None:

@@ -34,6 +34,8 @@ class NoticeReader:
     def __init__(self, db: DatabaseManager) -> None:
         self._db = db
         self._file = db.file_identity()
+        if db.file is not None and self._file is None:  # connecting would make an empty file
+            raise FileNotFoundError(f"{db.file}: no database file (yet)")
         cargs, cparams = db.engine.dialect.create_connect_args(db.engine.url)
         options: dict[str, Any] = {**cparams, "timeout": db.busy_timeout, "isolation_level": None}
         self._connection: sqlite3.Connection = db.engine.dialect.loaded_dbapi.connect(*cargs, **options)
