@@ -35,6 +35,9 @@ MAX_PAYLOAD: Final = 7900
 KEPT_NOTICES: Final = 1000
 """Notices a SQLite file keeps; a reader further behind re-reads every session it holds."""
 
+_STORE: Final = insert(notices)
+"""SQLite: the notices' insert, built once (a statement with its rows inline is compiled anew)."""
+
 _PRUNE: Final = delete(notices).where(notices.c.seq <= func.last_insert_rowid() - KEPT_NOTICES)
 """Right after a notice's insert: one range of the primary key, a row or none as a rule."""
 
@@ -102,7 +105,7 @@ def announce(connection: Connection, origin: str, written: Mapping[str, int], en
     if connection.dialect.name == "postgresql":
         connection.execute(_ANNOUNCE, {"payloads": told})
     elif told:
-        connection.execute(insert(notices).values([{"payload": payload} for payload in told]))
+        connection.execute(_STORE, [{"payload": payload} for payload in told])
         connection.execute(_PRUNE)
 
 
