@@ -5,7 +5,7 @@ outages, logins, logouts and cleanups, checked after every step. Prints the
 examples and steps run on each database, by rule, and the shrunk failing
 history if one is found (exit status 1).
 
-    python bench/model_soak.py --examples 500 --seconds 600 [--no-postgres] [--strict]
+    python bench/model_soak.py --examples 500 --seconds 600 [--no-postgres]
 """
 
 from __future__ import annotations
@@ -40,9 +40,9 @@ def databases(postgres: bool) -> Iterator[list[tuple[str, str]]]:
         yield found
 
 
-def soak(name: str, url: str, examples: int, seconds: float, steps: int, strict: bool) -> bool:
+def soak(name: str, url: str, examples: int, seconds: float, steps: int) -> bool:
     """Run examples on ``url`` until ``examples`` or ``seconds`` is reached; True if all held."""
-    machine = type("Model", (SessionModel,), {"database_url": url, "avoid_known_bugs": not strict})
+    machine = type("Model", (SessionModel,), {"database_url": url})
     SessionModel.steps.clear()
     SessionModel.examples = 0
     started, ran, ok = time.monotonic(), 0, True
@@ -74,14 +74,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=300.0, help="time budget per database")
     parser.add_argument("--steps", type=int, default=50, help="most steps per example")
     parser.add_argument("--no-postgres", action="store_true")
-    parser.add_argument("--strict", action="store_true",
-                        help="walk into the known bugs too (see SessionModel.avoid_known_bugs)")
     options = parser.parse_args()
     logging.disable(logging.WARNING)  # the outages the model makes are logged at every step
     header("model soak: random histories of two servers and browsers, checked after every step")
     print(f"   PostgreSQL: {'not run' if options.no_postgres else POSTGRES_URL}")
     with databases(not options.no_postgres) as found:
-        results = [soak(name, url, options.examples, options.seconds, options.steps, options.strict)
+        results = [soak(name, url, options.examples, options.seconds, options.steps)
                    for name, url in found]
     sys.exit(0 if all(results) else 1)
 

@@ -1,4 +1,5 @@
-"""Two Streamlit servers behind nginx (round robin, no sticky sessions) on one PostgreSQL.
+"""Two Streamlit servers behind nginx (round robin, no sticky sessions) on one PostgreSQL, and,
+where the test is about one server hearing the other, on one SQLite file too.
 
 Each tab's WebSocket stays on the server it reached, and the next tab or
 reload may reach the other one; IndexedDB and the cookie belong to the
@@ -8,6 +9,7 @@ balancer's origin, so every server sees the same browser.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,21 +20,32 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.pool import NullPool
 
+from st_session_guard.persistence import SessionPersistenceEngine
 from st_session_guard.testing import StreamlitServer, read_mirror, wait_for_run, wait_until
 
 from .load_balancer import LoadBalancer, nginx_binary
-
-pytestmark = pytest.mark.postgres
 
 APP = Path(__file__).with_name("load_balancer_app.py")
 SERVERS = ("A", "B")
 
 Balance = Callable[[float], tuple[LoadBalancer, dict[str, StreamlitServer]]]
+POSTGRESQL = pytest.param("postgresql", marks=pytest.mark.postgres)
+ON_BOTH = pytest.mark.parametrize("database_url", [POSTGRESQL, "sqlite"], indirect=True)
+
+
+@pytest.fixture(params=[POSTGRESQL])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The servers' database: a PostgreSQL schema, or, for tests marked ``ON_BOTH``, a SQLite
+    file as well."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'sessions.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
 
 
 @pytest.fixture
 def balance(
-    postgres_url: str, streamlit_server: Callable[..., StreamlitServer], tmp_path: Path
+    database_url: str, streamlit_server: Callable[..., StreamlitServer], tmp_path: Path
 ) -> Iterator[Balance]:
     """Start servers A and B with one debounce delay, and nginx in front of them.
 
@@ -45,7 +58,7 @@ def balance(
 
     def start(debounce: float) -> tuple[LoadBalancer, dict[str, StreamlitServer]]:
         env = {
-            "SESSION_GUARD_DATABASE_URL": postgres_url,
+            "SESSION_GUARD_DATABASE_URL": database_url,
             "SESSION_GUARD_DEBOUNCE": str(debounce),
             "SESSION_GUARD_SECRET": "load-balancer-secret",
         }
@@ -122,6 +135,8 @@ def stored_profile(url: str, session_id: str) -> dict[str, Any]:
     finally:
         engine.dispose()
     values: dict[str, Any] = {}
+    if isinstance(state, str):  # SQLite's JSON comes back as text
+        state = json.loads(state)
     for change in (state or {}).get("changes", []):
         path = change["p"]
         if path[:2] == ["forms", "profile"] and not change.get("d"):
@@ -137,7 +152,7 @@ def tabs_on_both(context: BrowserContext, url: str) -> tuple[Page, Page, str]:
 
 
 def test_tabs_on_two_servers_behind_nginx_keep_every_committed_edit(
-    stsg_browser: Browser, balance: Balance, postgres_url: str
+    stsg_browser: Browser, balance: Balance, database_url: str
 ) -> None:
     balancer, _ = balance(0.2)
     context = stsg_browser.new_context()
@@ -150,8 +165,8 @@ def test_tabs_on_two_servers_behind_nginx_keep_every_committed_edit(
 
     expected = {"name": "Ada", "email": "ada@example.org", "bio": "Analyst"}
     with contextlib.suppress(AssertionError):
-        wait_until(lambda: stored_profile(postgres_url, session_id) == expected, 30, "every edit")
-    assert stored_profile(postgres_url, session_id) == expected
+        wait_until(lambda: stored_profile(database_url, session_id) == expected, 30, "every edit")
+    assert stored_profile(database_url, session_id) == expected
     context.close()
 
 
@@ -191,8 +206,9 @@ def run_again_until(page: Page, shown: Callable[[], bool], what: str) -> None:
     wait_until(rerun_shows, 30, what, interval=0.2)
 
 
+@ON_BOTH
 def test_an_edit_on_one_server_shows_in_a_tab_on_the_other_on_its_next_run(
-    stsg_browser: Browser, balance: Balance, postgres_url: str
+    stsg_browser: Browser, balance: Balance, database_url: str
 ) -> None:
     balancer, _ = balance(0.2)
     context = stsg_browser.new_context()
@@ -200,7 +216,7 @@ def test_an_edit_on_one_server_shows_in_a_tab_on_the_other_on_its_next_run(
     expect(on_b.locator(".st-key-name input")).to_have_value("")
 
     commit(on_a, "name", "Ada")
-    wait_until(lambda: stored_profile(postgres_url, session_id).get("name") == "Ada", 30, "A's write")
+    wait_until(lambda: stored_profile(database_url, session_id).get("name") == "Ada", 30, "A's write")
 
     name_on_b = on_b.locator(".st-key-name input")
     run_again_until(on_b, lambda: name_on_b.input_value() == "Ada", "A's edit on B")
@@ -211,13 +227,13 @@ def test_an_edit_on_one_server_shows_in_a_tab_on_the_other_on_its_next_run(
 
 
 def test_a_logout_on_one_server_moves_the_other_servers_tab_to_a_fresh_session_on_its_next_run(
-    stsg_browser: Browser, balance: Balance, postgres_url: str
+    stsg_browser: Browser, balance: Balance, database_url: str
 ) -> None:
     balancer, _ = balance(0.2)
     context = stsg_browser.new_context()
     on_a, on_b, session_id = tabs_on_both(context, balancer.url)
     commit(on_b, "name", "Ada")
-    wait_until(lambda: stored_profile(postgres_url, session_id).get("name") == "Ada", 30, "B's write")
+    wait_until(lambda: stored_profile(database_url, session_id).get("name") == "Ada", 30, "B's write")
 
     on_a.locator(".st-key-logout button").click()
     wait_for_run(on_a)
@@ -227,4 +243,29 @@ def test_a_logout_on_one_server_moves_the_other_servers_tab_to_a_fresh_session_o
     assert served_by(on_b) == "B"
     expect(on_b.locator(".st-key-name input")).to_have_value("")
     assert session_cookie(context) != session_id
+    context.close()
+
+
+@ON_BOTH
+def test_a_session_expired_by_another_process_leaves_the_tab_on_this_server_on_its_next_run(
+    stsg_browser: Browser, balance: Balance, database_url: str
+) -> None:
+    balancer, _ = balance(0.2)
+    context = stsg_browser.new_context()
+    on_b = open_on(context, balancer.url, "B")
+    session_id = session_cookie(context)
+    commit(on_b, "name", "Ada")
+    wait_until(lambda: stored_profile(database_url, session_id).get("name") == "Ada", 30, "B's write")
+
+    # an admin's expiry from another process (the dashboard on another server, a script):
+    # the browser's cookie still names the session, so only B's hearing of it moves the tab
+    admin = SessionPersistenceEngine(database_url=database_url, session_timeout=3600)
+    try:
+        assert admin.expire_session(session_id)
+    finally:
+        admin.close()
+
+    run_again_until(on_b, lambda: shown_session(on_b) != session_id, "B's tab to leave the session")
+    assert served_by(on_b) == "B"
+    expect(on_b.locator(".st-key-name input")).to_have_value("")
     context.close()

@@ -41,7 +41,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from . import jsontext
 from .config import resolve_settings
-from .models import DB_SCHEMA_VERSION, TABLES, sessions
+from .models import DB_SCHEMA_VERSION, SQLITE_TABLES, TABLES, sessions
 from .models import meta as meta_table
 
 logger = logging.getLogger(__name__)
@@ -84,6 +84,8 @@ class DatabaseManager:
         """The SQLite file, for a database kept in one."""
         self._file_identity: tuple[int, int] | None = None
         """``(st_dev, st_ino)`` of the file the schema was made in."""
+        self.in_memory = False
+        """A SQLite database in this process's memory, which no other process can open."""
         parsed = make_url(url)
         self.dialect: str = parsed.get_backend_name()
         if self.dialect not in ("sqlite", "postgresql"):
@@ -100,7 +102,7 @@ class DatabaseManager:
     # -- engines ---------------------------------------------------------
 
     def _sqlite_engine(self, url: str, database: str | None) -> Engine:
-        in_memory = not database or database == ":memory:" or "mode=memory" in url
+        in_memory = self.in_memory = not database or database == ":memory:" or "mode=memory" in url
         if not in_memory and database and not database.startswith("file:"):
             self._file = Path(database).expanduser()
             self._file.parent.mkdir(parents=True, exist_ok=True)
@@ -163,11 +165,11 @@ class DatabaseManager:
             with self._transaction() as connection:
                 if self.dialect == "postgresql":
                     connection.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK_KEY)))
-                for table in TABLES:
-                    table.create(connection, checkfirst=True)
+                for table in (*TABLES, *(SQLITE_TABLES if self.dialect == "sqlite" else ())):
+                    table.create(connection, checkfirst=True)  # a table a newer release added, too
                 self._insert_absent(connection, "schema_version", str(DB_SCHEMA_VERSION))
                 stored = self._meta_value(connection, "schema_version")
-            self._file_identity = self._identity()
+            self._file_identity = self.file_identity()
             if stored != str(DB_SCHEMA_VERSION):
                 logger.warning(
                     "st-session-guard: database schema version %s, this release writes %s",
@@ -263,7 +265,13 @@ class DatabaseManager:
         ))
         connection.execute(delete(sessions).where(sessions.c.session_id == probe_id))
 
-    def _identity(self) -> tuple[int, int] | None:
+    @property
+    def file(self) -> Path | None:
+        """The SQLite file the database is kept in, when a plain path names one."""
+        return self._file
+
+    def file_identity(self) -> tuple[int, int] | None:
+        """``(st_dev, st_ino)`` of the SQLite file now at the database's path; None for none."""
         if self._file is None:
             return None
         try:
@@ -275,10 +283,10 @@ class DatabaseManager:
     def _remake_if_file_gone(self) -> None:
         """A SQLite file deleted or replaced since the schema was made: drop the connections
         to the old one, so the next transaction makes the file and its tables again."""
-        if self._file_identity is None or self._identity() == self._file_identity:
+        if self._file_identity is None or self.file_identity() == self._file_identity:
             return
         with self._schema_lock:
-            if self._file_identity is None or self._identity() == self._file_identity:
+            if self._file_identity is None or self.file_identity() == self._file_identity:
                 return
             logger.warning("st-session-guard: the database file %s was deleted or replaced; "
                            "making it again and writing the pending sessions into it", self._file)

@@ -56,7 +56,8 @@ class LiveSessions:
             self._stale.update(sid for sid in session_ids if sid in self._sessions)
 
     def mark_all_stale(self) -> None:
-        """Notices may have been missed (the listener reconnected): every live session is re-read."""
+        """Notices may have been missed (the listener reconnected, or fell behind the notices a
+        SQLite file keeps): every live session is re-read."""
         with self._lock:
             self._stale = set(self._sessions)
 

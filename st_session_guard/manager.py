@@ -36,8 +36,8 @@ logger = logging.getLogger("st_session_guard")
 def adopt(session: UserSession) -> UserSession:
     """Make ``session`` this process's live copy, its every change handed to the write-behind.
 
-    On PostgreSQL the process listens from now on for other servers writing
-    or ending its live sessions (``notice_listener``).
+    The process listens from now on for other servers (or other processes on
+    the same SQLite file) writing or ending its live sessions (``notice_listener``).
     """
     engine = get_persistence_engine()
     listen_for(engine, live_sessions)
@@ -50,7 +50,8 @@ def refresh(
     engine: SessionPersistenceEngine, session: UserSession, stored: UserSession | None = None
 ) -> bool:
     """Merge into the live ``session`` what another server stored of it since (read unless given);
-    False when it was ended meanwhile (its notice missed while the listener was cut off)."""
+    False when it was ended meanwhile (its notice missed while the listener was cut off, or
+    pruned before this process read it)."""
     if stored is None:
         stored = engine.stored_session(session.session_id)
     if stored is None:

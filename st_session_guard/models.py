@@ -137,6 +137,19 @@ class RevokedRow(SQLModel, table=True):
     ended_at: datetime = Field(sa_type=UTCDateTime, nullable=False, index=True)
 
 
+class NoticeRow(SQLModel, table=True):
+    """One notice of sessions written or ended (``notices``), on SQLite only, where it stands in
+    for PostgreSQL's ``NOTIFY``: other processes on the file read the notices after the last
+    they saw. ``seq`` grows by one per notice and is never reused (``AUTOINCREMENT``), so a
+    reader that finds the next one pruned knows it missed some."""
+
+    __tablename__ = "stsg_notices"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    seq: int | None = Field(default=None, primary_key=True)
+    payload: str = Field(nullable=False)
+
+
 class MetaRow(SQLModel, table=True):
     """Facts about the store itself: ``schema_version`` and the generated cookie ``secret``."""
 
@@ -157,8 +170,12 @@ permissions: Final = core_table(SessionPermissionRow)
 metrics: Final = core_table(SessionMetricsRow)
 revoked: Final = core_table(RevokedRow)
 meta: Final = core_table(MetaRow)
+notices: Final = core_table(NoticeRow)
 SERVER_OWNED: Final = (roles, permissions, metrics)
 """The tables a session's server-owned rows live in, keyed by ``session_id``."""
 
 TABLES: Final[tuple[Table, ...]] = (sessions, roles, permissions, metrics, revoked, meta)
-"""Every table this package owns, in creation order."""
+"""Every table this package owns on both databases, in creation order."""
+
+SQLITE_TABLES: Final[tuple[Table, ...]] = (notices,)
+"""The tables it owns on SQLite only, after ``TABLES``."""

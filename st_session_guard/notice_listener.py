@@ -1,10 +1,14 @@
-"""Hearing other servers' session notices: one ``LISTEN`` connection per process, on PostgreSQL.
+"""Hearing other servers' session notices: one thread per process, with a connection of its own.
 
-A daemon thread holds its own connection (outside the pool) and marks the
-sessions another process wrote as stale, and drops those it ended, in this
-process's ``live_sessions``; the tabs' next runs do the reading (see
-``manager``). After a lost connection it reconnects with backoff, and since
-notices sent meanwhile are lost, every live session is then marked stale.
+On PostgreSQL the thread ``LISTEN``s (``Listener``); on a SQLite file it
+reads the notice table whenever another connection committed, checking every
+``notice_poller.POLL_SECONDS`` (``Poller``). Either way it marks the sessions
+another process wrote as stale, and drops those it ended, in this process's
+``live_sessions``; the tabs' next runs do the reading (see ``manager``).
+After a lost connection it reconnects with backoff, and since notices sent
+meanwhile may be lost, every live session is then marked stale; so it is
+when a SQLite reader fell so far behind that notices it had not read were
+pruned (``notices.KEPT_NOTICES``).
 """
 
 from __future__ import annotations
@@ -16,13 +20,15 @@ from typing import Any, Final, Protocol
 
 from .database import DatabaseManager, describe_error
 from .live_sessions import LiveSessions
+from .notice_poller import POLL_SECONDS as SQLITE_POLL_SECONDS
+from .notice_poller import NoticeReader
 from .notices import CHANNEL_SQL, Notice, read_notice
 from .persistence import SessionPersistenceEngine
 
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS: Final = 1.0
-"""How long one wait for notices lasts; ``stop()`` takes effect within it."""
+"""How long one wait for notices lasts on PostgreSQL; ``stop()`` takes effect within it."""
 
 KEEPALIVE: Final = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
 """TCP keepalives, so a connection cut without a word is noticed within about 25 seconds."""
@@ -30,7 +36,8 @@ KEEPALIVE: Final = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval
 
 class Listener:
     """Hands every notice of another process on ``db``'s schema to ``on_notice``, and calls
-    ``on_missed`` after a reconnect (notices sent meanwhile are lost)."""
+    ``on_missed`` after a reconnect (notices sent meanwhile are lost). PostgreSQL's;
+    ``Poller`` is SQLite's."""
 
     def __init__(
         self,
@@ -48,7 +55,7 @@ class Listener:
         self._retry_max = retry_max
         self._stop = threading.Event()
         self.listening = threading.Event()
-        """Set while the ``LISTEN`` connection is up."""
+        """Set while the connection that hears notices is up."""
         self._thread = threading.Thread(target=self._run, name="st-session-guard-notices", daemon=True)
 
     def start(self) -> Listener:
@@ -64,7 +71,7 @@ class Listener:
         connected_before = failed = False
         while not self._stop.is_set():
             try:
-                connection = listening_connection(self.db)
+                connection = self.open()
             except Exception as error:  # noqa: BLE001 - any failure to connect is retried alike
                 if not failed:
                     logger.warning("st-session-guard: cannot listen for other servers' session "
@@ -88,13 +95,42 @@ class Listener:
                 self.listening.clear()
                 connection.close()
 
+    def open(self) -> Any:
+        """The connection notices are heard on, from now on."""
+        return listening_connection(self.db)
+
     def _receive(self, connection: Any) -> None:
-        origin = self.db.origin
         while not self._stop.is_set():
             for heard in connection.notifies(timeout=POLL_SECONDS):
-                notice = read_notice(heard.payload, origin)
-                if notice is not None:
-                    self._on_notice(notice)
+                self._heard(heard.payload)
+
+    def _heard(self, payload: str) -> None:
+        notice = read_notice(payload, self.db.origin)
+        if notice is not None:
+            self._on_notice(notice)
+
+
+class Poller(Listener):
+    """``Listener`` for a SQLite file: reads the notices other processes committed to it."""
+
+    def open(self) -> NoticeReader:
+        return NoticeReader(self.db)
+
+    def _receive(self, connection: NoticeReader) -> None:
+        while not self._stop.is_set():
+            self.poll(connection)
+            self._stop.wait(SQLITE_POLL_SECONDS)
+
+    def poll(self, reader: NoticeReader) -> None:
+        """Hand over what was committed since the last poll; ``on_missed`` first if notices were
+        pruned before ``reader`` read them."""
+        payloads, missed = reader.read()
+        if missed:
+            logger.warning("st-session-guard: other servers' session notices were pruned before "
+                           "this process read them; every live session is re-read on its next run")
+            self._on_missed()
+        for payload in payloads:
+            self._heard(payload)
 
 
 class LiveCopies(Protocol):
@@ -135,22 +171,31 @@ def notice_handlers(
     return on_notice, live.mark_all_stale
 
 
+def hearing_for(
+    db: DatabaseManager, on_notice: Callable[[Notice], object], on_missed: Callable[[], object]
+) -> Listener:
+    """What hears ``db``'s notices, not started: the one place the database decides how."""
+    return (Listener if db.dialect == "postgresql" else Poller)(db, on_notice, on_missed)
+
+
 _listening: tuple[SessionPersistenceEngine, Listener] | None = None
 _lock = threading.Lock()
 
 
 def listen_for(engine: SessionPersistenceEngine, live: LiveSessions) -> None:
-    """Start this process's listener for ``engine``, once; a no-op on SQLite.
+    """Start this process's listener for ``engine``, once; a no-op for a SQLite database in
+    memory, which no other process can open.
 
     The listener of an engine the process no longer uses is stopped.
     """
     global _listening
-    if engine.db.dialect != "postgresql" or (_listening is not None and _listening[0] is engine):
+    if engine.db.in_memory or (_listening is not None and _listening[0] is engine):
         return
     with _lock:
         if _listening is not None and _listening[0] is engine:
             return
-        old, _listening = _listening, (engine, Listener(engine.db, *notice_handlers(engine, live)).start())
+        hearing = hearing_for(engine.db, *notice_handlers(engine, live))
+        old, _listening = _listening, (engine, hearing.start())
     if old is not None:
         old[1].stop()
 
@@ -172,6 +217,8 @@ def listener() -> Listener | None:
 __all__ = [
     "Listener",
     "LiveCopies",
+    "Poller",
+    "hearing_for",
     "listen_for",
     "listener",
     "listening_connection",

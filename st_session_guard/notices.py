@@ -1,13 +1,15 @@
-"""What one server tells the others when it writes or ends sessions: PostgreSQL ``NOTIFY``.
+"""What one server tells the others when it writes or ends sessions: ``NOTIFY``, or a table.
 
-A write transaction that stores or ends sessions announces them with
-``pg_notify`` inside the same transaction, so the notice is delivered only
-if it commits. Each notice is a JSON object: the announcing process's
-``origin`` (so it can ignore its own), the ids written with the revision
-stored (``"w"``) and the ids ended (``"e"``). PostgreSQL caps a payload at
-8000 bytes, so a large batch goes out as several notices. The channel is
-named after the schema, so servers on other schemas of one database do not
-hear each other. SQLite has no such thing: nothing is announced there.
+A write transaction that stores or ends sessions announces them inside the
+same transaction, so a notice exists only if its write commits: on
+PostgreSQL with ``pg_notify``, on SQLite as rows of ``stsg_notices``, which
+the other processes on the file read (``notice_poller``). Each notice is a
+JSON object: the announcing process's ``origin`` (so it can ignore its
+own), the ids written with the revision stored (``"w"``) and the ids ended
+(``"e"``). PostgreSQL caps a payload at 8000 bytes, so a large batch goes
+out as several notices (on SQLite too: one format). The channel is named
+after the schema, so servers on other schemas of one database do not hear
+each other. A SQLite file keeps its newest ``KEPT_NOTICES`` notices.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, delete, func, insert, text
 
 from . import jsontext
+from .models import notices
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +31,15 @@ CHANNEL_SQL: Final = "'stsg_' || md5(current_schema())"
 
 MAX_PAYLOAD: Final = 7900
 """Bytes of one notice, under PostgreSQL's limit of 8000 with room to spare."""
+
+KEPT_NOTICES: Final = 1000
+"""Notices a SQLite file keeps; a reader further behind re-reads every session it holds."""
+
+_STORE: Final = insert(notices)
+"""SQLite: the notices' insert, built once (a statement with its rows inline is compiled anew)."""
+
+_PRUNE: Final = delete(notices).where(notices.c.seq <= func.last_insert_rowid() - KEPT_NOTICES)
+"""Right after a notice's insert: one range of the primary key, a row or none as a rule."""
 
 _ANNOUNCE: Final = text(
     f"SELECT pg_notify({CHANNEL_SQL}, payload) FROM unnest(CAST(:payloads AS text[])) AS payload"
@@ -86,10 +98,15 @@ def _too_long(size: int) -> bool:
 
 
 def announce(connection: Connection, origin: str, written: Mapping[str, int], ended: Sequence[str]) -> None:
-    """Announce ``written`` and ``ended`` in ``connection``'s transaction (PostgreSQL only)."""
-    if connection.dialect.name != "postgresql" or not (written or ended):
+    """Announce ``written`` and ``ended`` in ``connection``'s transaction."""
+    if not (written or ended):
         return
-    connection.execute(_ANNOUNCE, {"payloads": payloads(origin, written, ended)})
+    told = payloads(origin, written, ended)
+    if connection.dialect.name == "postgresql":
+        connection.execute(_ANNOUNCE, {"payloads": told})
+    elif told:
+        connection.execute(_STORE, [{"payload": payload} for payload in told])
+        connection.execute(_PRUNE)
 
 
 def read_notice(payload: str, origin: str) -> Notice | None:
@@ -116,4 +133,4 @@ def read_notice(payload: str, origin: str) -> Notice | None:
     return Notice(written, ended)
 
 
-__all__ = ["CHANNEL_SQL", "MAX_PAYLOAD", "Notice", "announce", "payloads", "read_notice"]
+__all__ = ["CHANNEL_SQL", "KEPT_NOTICES", "MAX_PAYLOAD", "Notice", "announce", "payloads", "read_notice"]

@@ -48,21 +48,17 @@ SESSION_TIMEOUT = 3600.0
 
 
 class SessionModel(RuleBasedStateMachine):
-    """Servers, browsers and the database; ``database_url`` is set on the class before a run."""
+    """Servers, browsers and the database; ``database_url`` is set on the class before a run.
+
+    Each server hears the other's notices (``Server.hear``) within the step that wrote or
+    ended sessions: the time between a commit and its notice (milliseconds on PostgreSQL, up to
+    a poll interval on SQLite) is not modelled.
+    """
 
     database_url: str = ""
     steps: ClassVar[Counter[str]] = STEPS
     examples: ClassVar[int] = 0
     """Examples started, over every run in this process."""
-    avoid_known_bugs: ClassVar[bool] = True
-    """Keep out of one open gap (``bench/model_soak.py --strict`` walks into it): on SQLite,
-    which has no notices, an end is told to the other server holding the session
-    (``expire_session`` there), since that server serves its copy from memory until it flushes
-    it, its write then refused
-    (``test_a_session_ended_on_one_server_stays_ended_when_another_server_writes_it``).
-
-    On PostgreSQL each server hears the other's notices (``Server.hear``) within the step that
-    wrote or ended sessions: the milliseconds between a commit and its notice are not modelled."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -242,10 +238,6 @@ class SessionModel(RuleBasedStateMachine):
         server.engine.expire_session(session_id)
         server.live.pop(session_id, None)
         self.ended[session_id] = self.epoch
-        if self.avoid_known_bugs and server.hearing is None:
-            for other in self.servers:
-                if other is not server and other.live.pop(session_id, None) is not None:
-                    other.engine.expire_session(session_id)
         self._hear()
 
     def _hear(self) -> None:

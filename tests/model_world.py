@@ -19,7 +19,7 @@ from st_session_guard import session as session_module
 from st_session_guard.clock import utcnow
 from st_session_guard.database import DatabaseManager
 from st_session_guard.models import sessions
-from st_session_guard.notice_listener import listening_connection, notice_handlers
+from st_session_guard.notice_listener import Poller, listening_connection, notice_handlers
 from st_session_guard.notices import read_notice
 from st_session_guard.persistence import SessionPersistenceEngine
 from st_session_guard.session import UserSession
@@ -73,8 +73,10 @@ class MovedClock:
 class Server:
     """One Streamlit process: its engine and its live sessions (what ``live_sessions`` holds).
 
-    On PostgreSQL it hears the other server's notices on a connection of its
-    own, handled as ``notice_listener`` handles them, when ``hear()`` is called.
+    It hears the other server's notices, handled as ``notice_listener``
+    handles them, when ``hear()`` is called: on PostgreSQL on a connection of
+    its own, on SQLite through the poller's read, which the model calls in
+    place of the poller's thread.
     """
 
     engine: SessionPersistenceEngine
@@ -82,31 +84,39 @@ class Server:
     generation: int = 0
     stale: set[str] = field(default_factory=set)
     hearing: Any = None
+    """The connection notices are heard on: PostgreSQL's, or a ``NoticeReader``."""
+    poller: Poller | None = None
 
     def listen(self, direct: DatabaseManager) -> Server:
         """Hear notices through ``direct``, which an outage does not cut: none is missed."""
-        if self.engine.db.dialect == "postgresql":
-            self.hearing = listening_connection(direct)
-            on_notice, _ = notice_handlers(self.engine, self)
-            origin = self.engine.db.origin
+        if self.engine.db.dialect == "sqlite":  # an outage on SQLite takes writes away, not reads
+            self.poller = Poller(self.engine.db, *notice_handlers(self.engine, self))
+            self.hearing = self.poller.open()
+            return self
+        self.hearing = listening_connection(direct)
+        on_notice, _ = notice_handlers(self.engine, self)
+        origin = self.engine.db.origin
 
-            def heard(notify: Any) -> None:
-                notice = read_notice(notify.payload, origin)
-                if notice is not None:
-                    on_notice(notice)
+        def heard(notify: Any) -> None:
+            notice = read_notice(notify.payload, origin)
+            if notice is not None:
+                on_notice(notice)
 
-            self.hearing.add_notify_handler(heard)
+        self.hearing.add_notify_handler(heard)
         return self
 
     def hear(self) -> None:
         """Take every notice committed so far: a query's answer comes after them."""
-        if self.hearing is not None:
+        if self.poller is not None:
+            self.poller.poll(self.hearing)
+        elif self.hearing is not None:
             self.hearing.execute("SELECT 1")
 
     def stop_listening(self) -> None:
         if self.hearing is not None:
             self.hearing.close()
             self.hearing = None
+            self.poller = None
 
     def mark_stale(self, session_ids: Iterable[str]) -> None:
         self.stale.update(sid for sid in session_ids if sid in self.live)

@@ -42,6 +42,21 @@ def test_schema_is_created_on_first_use_with_its_version_recorded(db: DatabaseMa
     assert TABLES <= set(inspect(db.engine).get_table_names())
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_sqlite_file_an_older_release_made_gets_the_notice_table_on_first_use(
+    make_db: MakeDb,
+) -> None:
+    older = make_db()
+    older.ensure_schema()
+    with older.write() as connection:
+        connection.execute(text("DROP TABLE stsg_notices"))  # as a release before notices made it
+    assert "stsg_notices" not in inspect(older.engine).get_table_names()
+    newer = make_db()
+    newer.ensure_schema()
+    assert "stsg_notices" in inspect(newer.engine).get_table_names()
+    assert newer.schema_version() == DB_SCHEMA_VERSION
+
+
 def test_schema_creation_is_idempotent(make_db: MakeDb) -> None:
     first, second = make_db(), make_db()
     first.ensure_schema()

@@ -1,6 +1,6 @@
 """Two servers on one database: what server A writes or ends reaches server B's live sessions
-by their next run on PostgreSQL, through ``NOTIFY``, without B reading the database every run;
-on either database, by B's next page load of the session.
+by their next run, through ``NOTIFY`` on PostgreSQL and the notice table on SQLite, without B
+reading the database every run; and by B's next page load of the session.
 
 This process plays server B (its process-wide engine, ``live_sessions`` and
 listener); server A is a second engine on a manager of its own, so its
@@ -10,34 +10,31 @@ notices carry another origin, as another process's would.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 from support import Outage
 
 from st_session_guard import notice_listener
 from st_session_guard.clock import now_ms
 from st_session_guard.connection import Connection
 from st_session_guard.database import DatabaseManager, configure_database
+from st_session_guard.live_sessions import LiveSessions
 from st_session_guard.manager import _open_session, catch_up, current_session
+from st_session_guard.notice_listener import Poller, notice_handlers
+from st_session_guard.notices import KEPT_NOTICES, announce
 from st_session_guard.persistence import SessionPersistenceEngine
 from st_session_guard.session import UserSession
 from st_session_guard.session_persistence import configure_persistence
 from st_session_guard.testing import wait_until
 
 FIELD = ("forms", "f", "x")
-
-
-@pytest.fixture
-def schema_url(postgres_schemas: object) -> Iterator[str]:
-    with postgres_schemas.schema() as url:  # type: ignore[attr-defined]
-        yield url
-
-
-@pytest.fixture
-def outage(schema_url: str) -> Iterator[Outage]:
-    handle = Outage.of(schema_url)
-    yield handle
-    handle.close()
+ON_POSTGRESQL = pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True
+)
+"""For what only PostgreSQL has: a listening connection that can be cut."""
+ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 @pytest.fixture
@@ -57,9 +54,9 @@ def serve_as_b() -> Iterator[Callable[[str], SessionPersistenceEngine]]:
 
 
 @pytest.fixture
-def server_a(schema_url: str) -> Iterator[SessionPersistenceEngine]:
+def server_a(database_url: str) -> Iterator[SessionPersistenceEngine]:
     engine = SessionPersistenceEngine(
-        db=DatabaseManager(schema_url, connect_timeout=2), debounce_delay=3600, session_timeout=3600
+        db=DatabaseManager(database_url, connect_timeout=2), debounce_delay=3600, session_timeout=3600
     )
     yield engine
     engine.close(timeout=5)
@@ -84,12 +81,11 @@ def opened_on_b(server_a: SessionPersistenceEngine) -> tuple[UserSession, Connec
     return on_a, tab, on_b
 
 
-@pytest.mark.postgres
 def test_an_edit_stored_on_another_server_reaches_the_same_live_session_by_its_next_run(
-    schema_url: str, serve_as_b: Callable[[str], SessionPersistenceEngine],
+    database_url: str, serve_as_b: Callable[[str], SessionPersistenceEngine],
     server_a: SessionPersistenceEngine,
 ) -> None:
-    serve_as_b(schema_url)
+    serve_as_b(database_url)
     on_a, tab, on_b = opened_on_b(server_a)
     on_a.update_form_data("f", "x", "from A")
     assert server_a.persist_session(on_a, immediate=True)
@@ -97,12 +93,11 @@ def test_an_edit_stored_on_another_server_reaches_the_same_live_session_by_its_n
     assert current_session(tab) is on_b
 
 
-@pytest.mark.postgres
 def test_a_refresh_keeps_this_servers_newer_unwritten_edit_and_sends_the_tab_the_older_one(
-    schema_url: str, serve_as_b: Callable[[str], SessionPersistenceEngine],
+    database_url: str, serve_as_b: Callable[[str], SessionPersistenceEngine],
     server_a: SessionPersistenceEngine,
 ) -> None:
-    b = serve_as_b(schema_url)
+    b = serve_as_b(database_url)
     on_a, tab, on_b = opened_on_b(server_a)
     on_a.update_form_data("f", "x", "x from A")
     on_a.update_form_data("f", "y", "y from A")
@@ -119,12 +114,11 @@ def test_a_refresh_keeps_this_servers_newer_unwritten_edit_and_sends_the_tab_the
     assert stored is not None and (value(stored), value(stored, "y")) == ("x from A", "y from B")
 
 
-@pytest.mark.postgres
 def test_a_session_ended_on_another_server_leaves_this_one_by_its_next_run(
-    schema_url: str, serve_as_b: Callable[[str], SessionPersistenceEngine],
+    database_url: str, serve_as_b: Callable[[str], SessionPersistenceEngine],
     server_a: SessionPersistenceEngine,
 ) -> None:
-    b = serve_as_b(schema_url)
+    b = serve_as_b(database_url)
     on_a, tab, on_b = opened_on_b(server_a)
     on_b.update_form_data("f", "x", "typed on B")  # unwritten: must not bring it back
     assert server_a.expire_session(on_a.session_id)
@@ -132,11 +126,14 @@ def test_a_session_ended_on_another_server_leaves_this_one_by_its_next_run(
     assert tab.ended == [on_a.session_id]
     assert value(current_session(tab)) is None
     assert b.recover_session(on_a.session_id) is None
+    assert b.flush_all() == 0, "B kept its unwritten copy of the ended session"
+    reload = _open_session(on_a.session_id, None, "home", signed=True)  # its cookie, on B
+    assert reload.session_id != on_a.session_id
 
 
-@pytest.mark.postgres
+@ON_POSTGRESQL
 def test_notices_missed_while_cut_off_make_every_live_session_read_again(
-    schema_url: str, outage: Outage, serve_as_b: Callable[[str], SessionPersistenceEngine],
+    database_url: str, outage: Outage, serve_as_b: Callable[[str], SessionPersistenceEngine],
     server_a: SessionPersistenceEngine,
 ) -> None:
     serve_as_b(outage.url)
@@ -153,9 +150,9 @@ def test_notices_missed_while_cut_off_make_every_live_session_read_again(
     assert current_session(tab) is on_b
 
 
-@pytest.mark.postgres
+@ON_POSTGRESQL
 def test_an_end_missed_while_cut_off_leaves_this_server_by_the_sessions_next_run(
-    schema_url: str, outage: Outage, serve_as_b: Callable[[str], SessionPersistenceEngine],
+    database_url: str, outage: Outage, serve_as_b: Callable[[str], SessionPersistenceEngine],
     server_a: SessionPersistenceEngine,
 ) -> None:
     b = serve_as_b(outage.url)
@@ -171,6 +168,59 @@ def test_an_end_missed_while_cut_off_leaves_this_server_by_the_sessions_next_run
     assert current_session(tab).session_id != on_a.session_id
     assert tab.ended == [on_a.session_id]
     assert b.recover_session(on_a.session_id) is None
+
+
+@ON_SQLITE
+def test_notices_pruned_before_a_server_read_them_make_it_read_every_live_session_again(
+    make_engine: Callable[..., SessionPersistenceEngine],
+) -> None:
+    a, b = make_engine(debounce_delay=3600), make_engine(debounce_delay=3600)
+    on_a = UserSession("ada")
+    on_a.update_form_data("f", "x", "first")
+    assert a.persist_session(on_a, immediate=True)
+    on_b = b.recover_session(on_a.session_id)
+    assert on_b is not None
+    live = LiveSessions()
+    live.put(on_b)
+    poller = Poller(b.db, *notice_handlers(b, live))  # B's poller, polled here in place of its thread
+    reader = poller.open()
+    on_a.update_form_data("f", "x", "from A")
+    assert a.persist_session(on_a, immediate=True)
+    with a.db.write() as connection:  # A's later writes push that notice out before B polls
+        for n in range(KEPT_NOTICES):
+            announce(connection, a.db.origin, {f"another-{n}": 1}, ())
+
+    poller.poll(reader)
+    reader.close()
+
+    assert live.take_stale(on_b.session_id)
+
+
+@ON_SQLITE
+def test_a_server_hears_a_sqlite_file_made_again_under_it(
+    database_url: str, make_engine: Callable[..., SessionPersistenceEngine],
+) -> None:
+    a, b = make_engine(debounce_delay=3600), make_engine(debounce_delay=3600)
+    on_a = UserSession("ada")
+    assert a.persist_session(on_a, immediate=True)
+    on_b = b.recover_session(on_a.session_id)
+    assert on_b is not None
+    live = LiveSessions()
+    live.put(on_b)
+    hearing = Poller(b.db, *notice_handlers(b, live), retry_initial=0.05).start()
+    try:
+        wait_until(hearing.listening.is_set, what="B listening")
+        for leftover in Path(make_url(database_url).database or "").parent.iterdir():
+            leftover.unlink()  # the file deleted under both servers
+        on_a.update_form_data("f", "x", "into the new file")
+        assert a.persist_session(on_a, immediate=True)  # A makes the file again
+        wait_until(lambda: live.take_stale(on_b.session_id), what="B to re-read its sessions")
+        wait_until(hearing.listening.is_set, what="B listening to the new file")
+        on_a.update_form_data("f", "x", "heard in the new file")
+        assert a.persist_session(on_a, immediate=True)
+        wait_until(lambda: live.take_stale(on_b.session_id), what="A's notice in the new file")
+    finally:
+        hearing.stop()
 
 
 def test_a_page_load_merges_the_stored_copy_into_the_live_session_keeping_its_newer_edit(
