@@ -56,12 +56,14 @@ function appBusy(): boolean {
  * does not say is taken as idle) and no click, key, typing or message of
  * ours landed in the last INPUT_SETTLE_MS. It watches the script state
  * rather than polling it, so a message waiting for a run to end goes the
- * moment the app shows it ended, and resolves in the same task as its last
- * look, so nothing the app does comes between that look and the message.
+ * moment the app shows it ended, posted in the same task as that last look.
+ * The app takes a posted message in a task of its own: a key pressed in
+ * between, after half a second without input, still races it.
  */
 function whenIdle(): Promise<void> {
   return new Promise((resolve) => {
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let watch: MutationObserver | undefined;
     const check = (): void => {
       clearTimeout(timer);
       if (appBusy()) return; // the state's next change calls check again
@@ -73,9 +75,10 @@ function whenIdle(): Promise<void> {
       watch?.disconnect();
       resolve();
     };
-    const root = app?.document.documentElement;
-    const watch = root === undefined ? undefined : new MutationObserver(check);
-    watch?.observe(root as Node, { subtree: true, attributes: true, attributeFilter: [SCRIPT_STATE] });
+    if (app !== null) {
+      watch = new MutationObserver(check);
+      watch.observe(app.document.documentElement, { subtree: true, attributes: true, attributeFilter: [SCRIPT_STATE] });
+    }
     check();
   });
 }
