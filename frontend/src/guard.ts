@@ -42,14 +42,13 @@ import {
   type GuardMessage,
   type Limits,
   type MirrorRecord,
-  type RestoreMessage,
-  type ResyncMessage,
 } from "./protocol";
 import {
   applyArgs,
   clampRevisions,
   decide,
   emptyRecord,
+  type Outgoing,
   listedRevisions,
   mergeRecords,
   messageKey,
@@ -75,12 +74,16 @@ export interface GuardDeps {
   /**
    * Resolves when a rerun asked for now would interrupt nothing of the user's
    * (the app's script is not running and no click or key is on its way): a
-   * run cut short by another rerun loses the button click that started it.
+   * run cut short by another rerun loses the button click that started it,
+   * or the reply a chat message was streaming. Every message waits for it.
    */
   whenIdle?(): Promise<void>;
   /** How long to wait for IndexedDB to open; some browsers never answer. */
   openTimeoutMs?: number;
 }
+
+/** A message before `post` numbers it. */
+type Unsent = Outgoing | Omit<FollowMessage, "seq">;
 
 // RFC 6265 token and cookie-octet: anything else could smuggle in attributes.
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
@@ -157,6 +160,10 @@ export class Guard {
   /** The server's bounds, from the latest usable args. */
   private limits: Limits | undefined;
   private queue: Promise<void> = Promise.resolve();
+  /** Messages waiting for the app to be idle, sent one at a time (see sendWhenIdle). */
+  private outbox: Promise<void> = Promise.resolve();
+  /** What the latest renders decided to send and is not sent yet (see process). */
+  private decided: Outgoing | undefined;
   private readonly writes: Debouncer;
   /** Sessions that ended (logout, login, or ended elsewhere): never mirrored or named in the cookie again. */
   private readonly ended = new Set<string>();
@@ -196,12 +203,13 @@ export class Guard {
     this.askedToName.add(cls);
     // Once the typing pauses: a run while the user types would write the value its
     // server last pushed into the widget over what they are typing.
-    void this.queue
-      .then(() => this.idle())
-      .then(() => {
-        if (this.record?.session_id !== record.session_id) return;
-        this.post({ v: PROTOCOL_VERSION, type: "resync", session_id: record.session_id, revision: record.revision });
-      });
+    void this.queue.then(() =>
+      this.sendWhenIdle(() =>
+        this.record?.session_id !== record.session_id
+          ? undefined
+          : { v: PROTOCOL_VERSION, type: "resync", session_id: record.session_id, revision: record.revision },
+      ),
+    );
   }
 
   /**
@@ -238,11 +246,16 @@ export class Guard {
       .then(async () => {
         await this.forget(ended, true);
         if (stale) return;
-        if (follow !== undefined) await this.follow(args.session_id, follow);
+        if (follow !== undefined) this.follow(args.session_id, follow);
         else await this.process(args);
       })
       .catch((error: unknown) => this.deps.warn(`st-session-guard: ${describe(error)}`));
-    return this.queue;
+    return this.processed();
+  }
+
+  /** Resolves once what is queued has been processed and what it decided to send has been sent. */
+  private processed(): Promise<void> {
+    return this.queue.then(() => this.outbox);
   }
 
   /**
@@ -260,12 +273,11 @@ export class Guard {
   }
 
   /** Asks the server to move this tab to the session `token` names, once per session named. */
-  private async follow(sessionId: string, token: string): Promise<void> {
+  private follow(sessionId: string, token: string): void {
     const key = `follow:${tokenSession(token)}`;
     if (this.sent.has(key)) return;
     this.sent.add(key);
-    await this.idle();
-    this.post({ v: PROTOCOL_VERSION, type: "follow", session_id: sessionId, revision: 0, token });
+    this.sendWhenIdle(() => ({ v: PROTOCOL_VERSION, type: "follow", session_id: sessionId, revision: 0, token }));
   }
 
   /**
@@ -283,13 +295,12 @@ export class Guard {
       if (current === undefined || !ids.includes(current)) return;
       const token = this.cookieName === undefined ? undefined : this.deps.getCookie(this.cookieName);
       if (token !== undefined && !this.ended.has(tokenSession(token))) {
-        await this.follow(current, token);
+        this.follow(current, token);
         return;
       }
-      await this.idle();
-      this.post({ v: PROTOCOL_VERSION, type: "resync", session_id: current, revision: 0 });
+      this.sendWhenIdle(() => ({ v: PROTOCOL_VERSION, type: "resync", session_id: current, revision: 0 }));
     });
-    return this.queue;
+    return this.processed();
   }
 
   /**
@@ -339,7 +350,7 @@ export class Guard {
       this.peerRevision = Math.max(this.peerRevision, revision);
       this.catchUp();
     });
-    return this.queue;
+    return this.processed();
   }
 
   /**
@@ -353,21 +364,33 @@ export class Guard {
     const key = messageKey("catchup", this.serverRevision);
     if (this.sent.has(key)) return;
     this.sent.add(key);
-    void this.idle().then(() => {
+    this.sendWhenIdle(() =>
       // A render may have caught up, or the session ended, while the app was busy.
-      if (this.record !== record || this.peerRevision <= this.serverRevision) return;
-      this.post({ v: PROTOCOL_VERSION, type: "resync", session_id: record.session_id, revision: record.revision });
-    });
+      this.record !== record || this.peerRevision <= this.serverRevision
+        ? undefined
+        : { v: PROTOCOL_VERSION, type: "resync", session_id: record.session_id, revision: record.revision },
+    );
   }
 
-  private idle(): Promise<void> {
-    return this.deps.whenIdle?.() ?? Promise.resolve();
+  /**
+   * Sends what `message` gives (nothing when it gives undefined) once the app
+   * is idle, after the messages queued before it. Never at once: a rerun
+   * asked for while a run the user started is on cuts that run short. One
+   * message per idle moment, since the next waits for the app to be idle again;
+   * `message` is asked only then, so it can see what changed meanwhile.
+   */
+  private sendWhenIdle(message: () => Unsent | undefined): void {
+    this.outbox = this.outbox
+      .then(() => this.deps.whenIdle?.())
+      .then(() => {
+        const out = message();
+        if (out !== undefined) this.post(out);
+      })
+      .catch((error: unknown) => this.deps.warn(`st-session-guard: ${describe(error)}`));
   }
 
   /** Sends a message with the next `seq`, unless the server would refuse it (a rerun for nothing). */
-  private post(
-    message: Omit<RestoreMessage, "seq"> | Omit<ResyncMessage, "seq"> | Omit<FollowMessage, "seq">,
-  ): void {
+  private post(message: Unsent): void {
     const limits = this.limits;
     const out = { ...message, seq: this.seq + 1 } as GuardMessage;
     if (limits === undefined || readMessage(out, out.session_id, this.seq, limits) === undefined) {
@@ -457,7 +480,17 @@ export class Guard {
       return;
     }
     this.sent.add(messageKey(out.type, args.revision));
-    this.post(out);
+    // Renders go on while the message waits: the latest decision is sent, but a
+    // restore is never dropped for a resync (the restore's rerun brings the next
+    // render, which asks for the resync again if the mirror is still behind).
+    const waiting = this.decided !== undefined;
+    if (this.decided?.type !== "restore" || out.type === "restore") this.decided = out;
+    if (waiting) return;
+    this.sendWhenIdle(() => {
+      const decided = this.decided;
+      this.decided = undefined;
+      return decided?.session_id === this.record?.session_id ? decided : undefined;
+    });
   }
 
   /** Switches to a session: its stored record (if valid) and drafts become the mirror. */

@@ -34,27 +34,51 @@ function appWindow(): Window | null {
 
 const app = appWindow();
 
-/** How long after a click, key or typing in the app a rerun of ours waits: it could cut short the run the click started, or push a value over the typing. */
+/**
+ * How long after a click, key or typing in the app a message of ours waits: its rerun could
+ * cut short the run the click started, or push a value over the typing. A message of ours
+ * counts too: the app shows the rerun it asks for only once it has taken the message.
+ */
 const INPUT_SETTLE_MS = 500;
-const IDLE_POLL_MS = 100;
-let lastInput = 0;
+let lastActivity = 0;
 
-/** Script states of the app root (its data-test-script-state) in which a run is on or asked for. */
+/** The app root's attribute naming its script state; a run is on or asked for in BUSY_STATES. */
+const SCRIPT_STATE = "data-test-script-state";
 const BUSY_STATES: ReadonlySet<string> = new Set(["running", "rerunRequested", "stopRequested"]);
+
+function appBusy(): boolean {
+  const state = app?.document.querySelector('[data-testid="stApp"]')?.getAttribute(SCRIPT_STATE);
+  return state !== null && state !== undefined && BUSY_STATES.has(state);
+}
 
 /**
  * Resolves once the app's script is not running or about to (a build that
- * does not say is taken as idle) and no click, key or typing landed in the
- * last INPUT_SETTLE_MS.
+ * does not say is taken as idle) and no click, key, typing or message of
+ * ours landed in the last INPUT_SETTLE_MS. It watches the script state
+ * rather than polling it, so a message waiting for a run to end goes the
+ * moment the app shows it ended, posted in the same task as that last look.
+ * The app takes a posted message in a task of its own: a key pressed in
+ * between, after half a second without input, still races it.
  */
 function whenIdle(): Promise<void> {
   return new Promise((resolve) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let watch: MutationObserver | undefined;
     const check = (): void => {
-      const state = app?.document.querySelector('[data-testid="stApp"]')?.getAttribute("data-test-script-state");
-      const busy = state !== null && state !== undefined && BUSY_STATES.has(state);
-      if (!busy && Date.now() - lastInput >= INPUT_SETTLE_MS) resolve();
-      else setTimeout(check, IDLE_POLL_MS);
+      clearTimeout(timer);
+      if (appBusy()) return; // the state's next change calls check again
+      const settle = INPUT_SETTLE_MS - (Date.now() - lastActivity);
+      if (settle > 0) {
+        timer = setTimeout(check, settle);
+        return;
+      }
+      watch?.disconnect();
+      resolve();
     };
+    if (app !== null) {
+      watch = new MutationObserver(check);
+      watch.observe(app.document.documentElement, { subtree: true, attributes: true, attributeFilter: [SCRIPT_STATE] });
+    }
     check();
   });
 }
@@ -68,7 +92,10 @@ function readCookie(name: string): string | undefined {
 }
 
 const guard = new Guard({
-  send: (message) => Streamlit.setComponentValue(message),
+  send: (message) => {
+    lastActivity = Date.now();
+    Streamlit.setComponentValue(message);
+  },
   openDatabase: () => openMirror(globalThis.indexedDB),
   setCookie: (line) => {
     document.cookie = line;
@@ -105,7 +132,7 @@ if (app !== null) {
     (el, value) => guard.typed(el, value),
   );
   const noteInput = (): void => {
-    lastInput = Date.now();
+    lastActivity = Date.now();
   };
   app.addEventListener("pagehide", flush);
   app.document.addEventListener("visibilitychange", flushIfHidden);

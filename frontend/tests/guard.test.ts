@@ -1,5 +1,5 @@
 import { IDBFactory } from "fake-indexeddb";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { cookieLine, Guard, type GuardDeps } from "../src/guard";
 import { getSession, loadDrafts, openMirror, request, SESSIONS, writeBatch } from "../src/mirror";
 import {
@@ -91,6 +91,25 @@ async function stored(factory: IDBFactory) {
   return { record, drafts };
 }
 
+/** An app that stays busy: each `whenIdle` waits for an `idle()`; `asked()` resolves once one waits. */
+function busyApp() {
+  const waiting: Array<() => void> = [];
+  let ask: (() => void) | undefined;
+  return {
+    whenIdle: () =>
+      new Promise<void>((resolve) => {
+        waiting.push(resolve);
+        ask?.();
+      }),
+    asked: () =>
+      new Promise<void>((resolve) => {
+        if (waiting.length > 0) resolve();
+        else ask = resolve;
+      }),
+    idle: () => waiting.shift()?.(),
+  };
+}
+
 describe("the guard", () => {
   it("sends nothing on a first render when the mirror is empty, and mirrors the server", async () => {
     const h = harness();
@@ -174,6 +193,36 @@ describe("the guard", () => {
     await h.guard.render(args({ base: 100, revision: 200, changes: [{ p: EMAIL, v: "e", r: 200 }] }));
     expect(h.sent).toHaveLength(1);
     expect(h.guard.revision).toBe(200);
+  });
+
+  it("holds what a render decides to send while the app is busy: a rerun then would cut short the user's run", async () => {
+    const factory = new IDBFactory();
+    await seed(factory, [{ p: NAME, v: "Ada", r: 100 }]);
+    const app = busyApp();
+    const h = harness(factory, { whenIdle: app.whenIdle });
+    // The frame loaded late: its first render is a run the user started, past the page view it missed.
+    const rendered = h.guard.render(args({ base: 150, revision: 200, changes: [{ p: EMAIL, v: "e", r: 200 }] }));
+    await app.asked();
+    expect(h.sent).toEqual([]);
+    app.idle();
+    await rendered;
+    expect(h.sent).toEqual([{ v: 1, seq: 1, type: "resync", session_id: SID, revision: 100 }]);
+  });
+
+  it("sends one message per idle moment, the next only once the app is idle again", async () => {
+    const factory = new IDBFactory();
+    await seed(factory, [{ p: EMAIL, v: "ada@x", r: 150 }]);
+    const app = busyApp();
+    const h = harness(factory, { whenIdle: app.whenIdle });
+    void h.guard.render(args());
+    await app.asked();
+    h.guard.typed({ classList: [], parentElement: { classList: ["st-key-late_w"], parentElement: null } }, "f");
+    app.idle();
+    await vi.waitFor(() => expect(h.sent.map((m) => m.type)).toEqual(["restore"]));
+    await app.asked(); // the resync waits for an idle moment of its own: the restore's rerun comes first
+    expect(h.sent).toHaveLength(1);
+    app.idle();
+    await vi.waitFor(() => expect(h.sent.map((m) => m.type)).toEqual(["restore", "resync"]));
   });
 
   it("never sends the same message twice for one server revision", async () => {
