@@ -67,9 +67,15 @@ function readCookie(name: string): string | undefined {
   return undefined;
 }
 
+// Opened now, while Streamlit answers the frame's ready message with the
+// first render, rather than when that render asks for the mirror: a reload
+// after a crash waits on both (docs/performance.md).
+const mirror = openMirror(globalThis.indexedDB);
+mirror.catch(() => undefined); // the guard hears of a failure when it asks
+
 const guard = new Guard({
   send: (message) => setComponentValue(window.parent, message),
-  openDatabase: () => openMirror(globalThis.indexedDB),
+  openDatabase: () => mirror,
   setCookie: (line) => {
     document.cookie = line;
   },
