@@ -3,10 +3,11 @@
 The component is built with vite into a temporary directory, with source
 maps, so that every byte of the output can be put down to the source file,
 and so to the package, it came from. The baseline, built in the same run, is
-the smallest entry a component can have with the library it uses: one that
-imports only ``Streamlit`` from ``streamlit-component-lib`` and says it is
-ready. The installed build in ``st_session_guard/frontend/build`` is
-reported as well, since that is what users download.
+the smallest entry a component can have with Streamlit's own library: one
+that imports only ``Streamlit`` from ``streamlit-component-lib`` and says it
+is ready (the guard speaks Streamlit's messages itself, ``frontend/src/bridge.ts``).
+The installed build in ``st_session_guard/frontend/build`` (the script inside
+``index.html``) is reported as well, since that is what users download.
 
     python bench/bundle_size.py
 """
@@ -111,7 +112,8 @@ def main() -> None:
         minimal_raw = sum(p.stat().st_size for p in minimal)
         minimal_zipped = sum(gz(p.read_bytes()) for p in minimal)
 
-    installed = list((ROOT / "st_session_guard" / "frontend" / "build").rglob("*.js"))
+    installed = [p for p in (ROOT / "st_session_guard" / "frontend" / "build").rglob("*")
+                 if p.suffix in (".js", ".html")]
     installed_zipped = sum(gz(p.read_bytes()) for p in installed)
     total = sum(shares.values()) or 1
     print(f"   built now: {raw:,} B ({zipped:,} B gzip) in {len(ours)} file(s);"

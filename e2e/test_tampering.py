@@ -196,7 +196,7 @@ def test_mirror_edited_to_hold_paths_outside_the_user_roots_is_dropped_and_grant
 # -- component messages forged from the guard frame ----------------------------------------------
 
 # Builds the payload inside the browser (50 MB never crosses from Python) and posts it
-# exactly as streamlit-component-lib's Streamlit.setComponentValue does.
+# exactly as the guard posts its own messages (frontend/src/bridge.ts).
 FORGE = """
 ([sessionId, build, dataType]) => {
   const value = new Function("sessionId", "now", build)(sessionId, Date.now());

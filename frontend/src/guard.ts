@@ -503,8 +503,10 @@ export class Guard {
     if (db === undefined) return;
     try {
       const warn = (message: string): void => this.deps.warn(message);
-      const stored = await loadSession(db, sessionId, recordPolicy(sessionId, limits), warn);
-      const drafts = await loadDrafts(db, sessionId, (v, k): v is DraftRecord => isDraftRecord(v, k, limits), warn);
+      const [stored, drafts] = await Promise.all([
+        loadSession(db, sessionId, recordPolicy(sessionId, limits), warn),
+        loadDrafts(db, sessionId, (v, k): v is DraftRecord => isDraftRecord(v, k, limits), warn),
+      ]);
       if (stored !== undefined) this.record = stored;
       // Typing captured while the database was opening is newer than what it held.
       for (const draft of drafts) {

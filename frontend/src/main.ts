@@ -1,7 +1,7 @@
 // Entry point of the component frame: wires Streamlit's render events, the
 // page lifecycle and the app's typing to the guard. Draws nothing.
 
-import { Streamlit } from "streamlit-component-lib";
+import { renderArgs, setComponentReady, setComponentValue, setFrameHeight } from "./bridge";
 import { captureDrafts } from "./drafts";
 import { Guard } from "./guard";
 import { openMirror } from "./mirror";
@@ -91,12 +91,18 @@ function readCookie(name: string): string | undefined {
   return undefined;
 }
 
+// Opened now, while Streamlit answers the frame's ready message with the
+// first render, rather than when that render asks for the mirror: a reload
+// after a crash waits on both (docs/performance.md).
+const mirror = openMirror(globalThis.indexedDB);
+mirror.catch(() => undefined); // the guard hears of a failure when it asks
+
 const guard = new Guard({
   send: (message) => {
     lastActivity = Date.now();
-    Streamlit.setComponentValue(message);
+    setComponentValue(window.parent, message);
   },
-  openDatabase: () => openMirror(globalThis.indexedDB),
+  openDatabase: () => mirror,
   setCookie: (line) => {
     document.cookie = line;
   },
@@ -155,10 +161,12 @@ window.addEventListener("pagehide", (event) => {
   if (!event.persisted) detach();
 });
 
-Streamlit.events.addEventListener(Streamlit.RENDER_EVENT, (event) => {
+window.addEventListener("message", (event) => {
+  const args = renderArgs(event, window.parent);
+  if (args === undefined) return;
   // Python passes the whole message as one argument, `guard`, a one-element
   // array (docs/protocol.md).
-  const wrapped = (event as CustomEvent<{ args: { guard?: unknown } }>).detail.args.guard;
+  const wrapped = args.guard;
   void guard.render(Array.isArray(wrapped) ? wrapped[0] : undefined);
 });
 
@@ -170,5 +178,5 @@ window.stSessionGuard = {
   },
 };
 
-Streamlit.setComponentReady();
-Streamlit.setFrameHeight(0);
+setComponentReady(window.parent);
+setFrameHeight(window.parent, 0);
