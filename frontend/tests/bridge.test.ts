@@ -58,3 +58,29 @@ describe("render messages from Streamlit", () => {
     }
   });
 });
+
+describe("the same messages streamlit-component-lib posts", () => {
+  // The bridge stands in for the library at run time (apache-arrow would be four
+  // fifths of the frame's script); the library stays the reference for what
+  // Streamlit reads, so a change in either shows here.
+  it("posts what Streamlit.setComponentReady, setFrameHeight and setComponentValue post", async () => {
+    const library = app();
+    const globals = globalThis as unknown as Record<string, unknown>;
+    const saved = globals.window;
+    globals.window = { parent: library, addEventListener: () => undefined };
+    try {
+      const { Streamlit } = await import("streamlit-component-lib");
+      Streamlit.setComponentReady();
+      Streamlit.setFrameHeight(0);
+      Streamlit.setComponentValue({ v: 1, type: "resync", seq: 1 });
+    } finally {
+      globals.window = saved;
+    }
+    const ours = app();
+    setComponentReady(ours);
+    setFrameHeight(ours, 0);
+    setComponentValue(ours, { v: 1, type: "resync", seq: 1 });
+    expect(ours.posted).toEqual(library.posted);
+    expect(library.posted).toHaveLength(3);
+  });
+});
