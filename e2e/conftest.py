@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, Frame, Locator, Page, expect
+from playwright.sync_api import BrowserContext, Frame, Locator, Page, Route, expect
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.pool import NullPool
 
 from st_session_guard.testing import (
+    GUARD_FRAME,
     StreamlitServer,
     guard_frame,
     read_mirror,
@@ -249,6 +250,30 @@ def guard_ready(page: Page) -> Frame:
     frame = guard_frame(page)
     frame.wait_for_function("() => window.stSessionGuard.revision > 0")
     return frame
+
+
+class HeldGuard:
+    """Holds the request for the guard's frame until ``release()``: a frame that loads late.
+
+    The user can act meanwhile, so the frame's first render is a run they started.
+    """
+
+    PATTERN = f"**/{GUARD_FRAME}/index.html*"
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.routes: list[Route] = []
+        page.route(self.PATTERN, self._hold)
+
+    def _hold(self, route: Route) -> None:
+        self.routes.append(route)
+
+    def release(self) -> None:
+        # Playwright hands the browser's events to Python only inside its own calls.
+        wait_until(lambda: self.page.evaluate("1") and self.routes, 30, "the guard frame's request")
+        for route in self.routes:
+            route.continue_()
+        self.page.unroute(self.PATTERN)
 
 
 def open_app(page: Page, server: StreamlitServer) -> None:

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from st_session_guard.testing import StreamlitServer, read_mirror, wait_until
+from st_session_guard.testing import StreamlitServer, read_mirror, wait_for_run, wait_until
 
 from .conftest import (
+    HeldGuard,
     commit_text,
     cookie_session_id,
     mirrored_value,
@@ -81,3 +82,44 @@ def test_sigkill_before_the_first_write_keeps_the_session(
     expect(widget(page, "name").locator("input")).to_have_value("Never written")
     assert (read_mirror(page) or {})["session_id"] == session_id
     wait_until(lambda: stored(db_path, session_id, "name") == "Never written", 15, "the write")
+
+
+def test_a_value_lost_in_the_crash_comes_back_when_the_user_acts_before_the_guard_loads(
+    stsg_page: Page, app: StreamlitServer, db_path: Path
+) -> None:
+    """The guard's first render is then the user's run, a delta past the reload's page view:
+    it asks for the server's whole state and sends back what only the mirror holds. Per
+    field the newest revision wins, so the user's new pick beats the mirror's older one."""
+    page = stsg_page
+    open_app(page, app)
+    commit_text(page, "name", "Written")
+    session_id = cookie_session_id(page)
+    wait_until(lambda: stored(db_path, session_id, "name") == "Written", 15, "the first write")
+
+    app.env["SESSION_GUARD_DEBOUNCE"] = "3600"
+    app.restart()
+    open_app(page, app)
+    commit_text(page, "name", "Only in the browser")
+    pick_option(page, "plan", "pro")
+    wait_until(lambda: mirrored_value(page, "contact", "name") == "Only in the browser"
+               and mirrored_value(page, "contact", "plan") == "pro", 15, "the mirror write")
+    # Off the app, so the old page does not reconnect to the next server and restore first.
+    page.goto("about:blank")
+
+    app.env["SESSION_GUARD_DEBOUNCE"] = "0.2"
+    app.restart(kill=True)
+    guard = HeldGuard(page)
+    page.goto(app.url, wait_until="commit")
+    wait_for_run(page)
+    expect(widget(page, "name").locator("input")).to_have_value("Written")  # what the crash left
+    pick_option(page, "plan", "team")
+    # The server ran the user's pick: the frame's first render will be that run's.
+    wait_until(lambda: stored(db_path, session_id, "plan") == "team", 15, "the user's run")
+    guard.release()
+
+    expect(widget(page, "name").locator("input")).to_have_value("Only in the browser")
+    expect(widget(page, "plan").locator("input")).to_have_value("team")
+    wait_until(lambda: stored(db_path, session_id, "name") == "Only in the browser"
+               and stored(db_path, session_id, "plan") == "team", 15, "the database to catch up")
+    assert mirrored_value(page, "contact", "name") == "Only in the browser"
+    assert mirrored_value(page, "contact", "plan") == "team"

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, Route, expect
+from playwright.sync_api import Page, expect
 
-from st_session_guard.testing import GUARD_FRAME, StreamlitServer, read_mirror, wait_until
+from st_session_guard.testing import StreamlitServer, read_mirror, wait_until
 
-from .conftest import guard_ready, open_app
+from .conftest import HeldGuard, guard_ready, open_app
 
 APP = Path(__file__).with_name("streaming_reply_app.py")
 
@@ -30,27 +30,6 @@ def gate(tmp_path: Path) -> Path:
 @pytest.fixture
 def app(streamlit_server: Callable[..., StreamlitServer], app_env: dict[str, str], gate: Path) -> StreamlitServer:
     return streamlit_server(APP, env={**app_env, "REPLY_GATE": str(gate)})
-
-
-class HeldGuard:
-    """Holds the request for the guard's frame until ``release()``: a frame that loads late."""
-
-    PATTERN = f"**/{GUARD_FRAME}/index.html*"
-
-    def __init__(self, page: Page) -> None:
-        self.page = page
-        self.routes: list[Route] = []
-        page.route(self.PATTERN, self._hold)
-
-    def _hold(self, route: Route) -> None:
-        self.routes.append(route)
-
-    def release(self) -> None:
-        # Playwright hands the browser's events to Python only inside its own calls.
-        wait_until(lambda: self.page.evaluate("1") and self.routes, 30, "the guard frame's request")
-        for route in self.routes:
-            route.continue_()
-        self.page.unroute(self.PATTERN)
 
 
 def send(page: Page, text: str) -> None:

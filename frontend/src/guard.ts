@@ -155,7 +155,8 @@ export class Guard {
   private serverRevision = 0;
   /** The furthest revision another tab of this session has seen the server at. */
   private peerRevision = 0;
-  private firstRender = true;
+  /** Whether a render of this page load has listed the server's whole state (base 0); see decide. */
+  private compared = false;
   private warnedArgs = false;
   /** The server's bounds, from the latest usable args. */
   private limits: Limits | undefined;
@@ -442,8 +443,11 @@ export class Guard {
     if (this.record?.session_id !== args.session_id) await this.load(args.session_id, args.limits);
     const record = this.record as MirrorRecord;
     const next = applyArgs(record, args);
-    const drafts = this.firstRender ? liveDrafts(this.drafts.values(), args.drafts, next) : [];
-    this.firstRender = false;
+    const listed = args.base === 0 ? listedRevisions(args.changes) : null;
+    const compared = this.compared;
+    // Drafts go with the first comparison of the whole mirror, never later.
+    const drafts = listed !== null && !compared ? liveDrafts(this.drafts.values(), args.drafts, next) : [];
+    if (listed !== null) this.compared = true;
     if (next !== record) {
       this.record = next;
       this.recordDirty = true;
@@ -470,9 +474,10 @@ export class Guard {
       record: next,
       previousRevision: record.revision,
       serverRevision: args.revision,
-      listed: args.base === 0 ? listedRevisions(args.changes) : null,
+      listed,
       base: args.base,
       drafts,
+      compared,
       sent: this.sent,
     });
     if (out === null) {

@@ -199,8 +199,10 @@ export interface DecisionInput {
   /** The server's revision of each path, when this render listed its whole state. */
   listed: ReadonlyMap<string, number> | null;
   base: number;
-  /** Live drafts to offer; empty after the first render of a page load. */
+  /** Live drafts to offer; empty but on the render that first compares the whole mirror. */
   drafts: readonly DraftOut[];
+  /** Whether an earlier render of this page load listed the server's whole state. */
+  compared: boolean;
   /** Keys (see messageKey) of the messages already sent in this page load. */
   sent: ReadonlySet<string>;
 }
@@ -221,10 +223,19 @@ export function messageKey(kind: Outgoing["type"] | "catchup", serverRevision: n
  * common case, which must not cost a rerun). A message already sent for the
  * same server revision is not sent again: the server did not take it, and
  * repeating it would only loop reruns.
+ *
+ * Until a render has listed the server's whole state, the mirror cannot tell
+ * which paths the server lost (the frame loaded after a run the user started,
+ * so its first render is a delta past a page view): it asks for everything, a
+ * resync from revision 0, and compares path by path on the render that lists it.
  */
 export function decide(input: DecisionInput): Outgoing | null {
   const { record, serverRevision } = input;
   const session = { v: PROTOCOL_VERSION, session_id: record.session_id, revision: record.revision };
+  if (input.listed === null && !input.compared) {
+    if (input.sent.has(messageKey("resync", serverRevision))) return null;
+    return { ...session, type: "resync", revision: 0 };
+  }
   const changes = newerChanges(record, input.listed ?? serverRevision);
   if (changes.length > 0 || input.drafts.length > 0) {
     if (input.sent.has(messageKey("restore", serverRevision))) return null;

@@ -206,7 +206,53 @@ describe("the guard", () => {
     expect(h.sent).toEqual([]);
     app.idle();
     await rendered;
-    expect(h.sent).toEqual([{ v: 1, seq: 1, type: "resync", session_id: SID, revision: 100 }]);
+    expect(h.sent).toEqual([{ v: 1, seq: 1, type: "resync", session_id: SID, revision: 0 }]);
+  });
+
+  it("restores what the server lost when the frame's first render is a run the user started", async () => {
+    // The server was killed inside its write-behind window: it holds name at 100, the
+    // mirror at 150. The reload's page view moved it to 200, then the user picked a plan
+    // (210) before the frame loaded, so the frame's first render is that run's delta.
+    const PLAN = ["forms", "contact", "plan"] as const;
+    const factory = new IDBFactory();
+    await seed(factory, [
+      { p: NAME, v: "Only in the browser", r: 150 },
+      { p: PLAN, v: "pro", r: 140 },
+    ]);
+    const h = harness(factory);
+    await h.guard.render(args({ base: 200, revision: 210, changes: [{ p: PLAN, v: "team", r: 210 }] }));
+    expect(h.sent).toEqual([{ v: 1, seq: 1, type: "resync", session_id: SID, revision: 0 }]);
+    const everything = [
+      { p: NAME, v: "Written", r: 100 },
+      { p: PLAN, v: "team", r: 210 },
+    ];
+    await h.guard.render(args({ base: 0, revision: 210, changes: everything }));
+    expect(h.sent.slice(1)).toEqual([
+      {
+        v: 1,
+        seq: 2,
+        type: "restore",
+        session_id: SID,
+        revision: 210,
+        changes: [{ p: NAME, v: "Only in the browser", r: 150 }],
+        drafts: [],
+      },
+    ]);
+  });
+
+  it("offers drafts with the first comparison of the whole mirror, not with a first render that lists only a delta", async () => {
+    const factory = new IDBFactory();
+    await seed(factory, [{ p: NAME, v: "Ada", r: 100 }]);
+    const db = await openMirror(factory);
+    await writeBatch(db, { drafts: [{ session_id: SID, key: "name_w", value: "Ada Lov", base: 100, ts: 130 }] });
+    db.close();
+    const h = harness(factory);
+    await h.guard.render(args({ base: 200, revision: 210, changes: [{ p: EMAIL, v: "e", r: 210 }] }));
+    expect(h.sent).toEqual([{ v: 1, seq: 1, type: "resync", session_id: SID, revision: 0 }]);
+    await h.guard.render(args({ base: 0, revision: 210, changes: [{ p: NAME, v: "Ada", r: 100 }, { p: EMAIL, v: "e", r: 210 }] }));
+    expect(h.sent.slice(1)).toMatchObject([
+      { type: "restore", seq: 2, changes: [], drafts: [{ key: "name_w", value: "Ada Lov", base: 100 }] },
+    ]);
   });
 
   it("sends one message per idle moment, the next only once the app is idle again", async () => {

@@ -155,6 +155,7 @@ describe("deciding what to send", () => {
     base: 10,
     drafts: [],
     sent: new Set(),
+    compared: true,
     ...over,
   });
 
@@ -208,6 +209,16 @@ describe("deciding what to send", () => {
       session_id: "s1",
       revision: 10,
     });
+  });
+
+  it("asks for the server's whole state (a resync from 0) until a render has listed it", () => {
+    // The frame's first render is a run the user started: a delta past the page view,
+    // against which a path the server lost in a crash cannot be told from one it has.
+    const record = recordWith(set(EMAIL, "lost@x", 20));
+    const first = input({ record, previousRevision: 20, base: 500, serverRevision: 510, compared: false });
+    expect(decide(first)).toEqual({ v: 1, type: "resync", session_id: "s1", revision: 0 });
+    expect(decide({ ...first, sent: new Set([messageKey("resync", 510)]) })).toBeNull();
+    expect(decide(input({ base: 20, serverRevision: 20, compared: false }))?.revision).toBe(0);
   });
 
   it("prefers a restore over a resync", () => {
