@@ -45,6 +45,8 @@ class Connection:
     """How many times the tab moved to another session; wrapped widgets show the new one's values."""
     refreshes_seen: int = 0
     """The session's ``refresh_count`` when the tab was last sent its changes."""
+    widget_sync: object = field(default=None, repr=False, compare=False)
+    """What the tab's wrapped widgets showed and were sent (``widgets.WidgetSync``)."""
 
     def move_to(self, session_id: str, *, ended: bool) -> None:
         """Serve ``session_id`` from now on: its whole state and a cookie for it go to the tab.

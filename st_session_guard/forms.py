@@ -174,12 +174,16 @@ class Forms:
         history = self.histories.get(form_id)
         return history is not None and history.step(history.at + 1) is not None
 
+    def has_default(self, form_id: str, name: str, default: JSON) -> bool:
+        """Whether ``default`` is already noted as the one an edit of ``name`` was made over."""
+        form = self.states.get(form_id)
+        return form is not None and form.edited_over.get(name, ABSENT) == default
+
     def record_default(self, form_id: str, name: str, default: JSON) -> list[Path]:
         """Note the default a widget's edit of ``name`` was made over; the paths that changed."""
-        form = self.form(form_id)
-        if form.edited_over.get(name, ABSENT) == default:
+        if self.has_default(form_id, name, default):
             return []
-        form.edited_over[name] = copy.deepcopy(default)
+        self.form(form_id).edited_over[name] = copy.deepcopy(default)
         return [("form_meta", form_id)]
 
     def mark_saved(self, form_id: str) -> list[Path]:

@@ -6,7 +6,6 @@ here touches (``["snapshots", form, "saved" | "line" | slot]``).
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -161,15 +160,15 @@ class FormHistory:
 
     def encode(self, part: str, *, shared: bool) -> object:
         """The JSON-ready value of a ``snapshots`` path part; ``shared`` lets it hold this
-        history's own objects, for a caller that encodes them to text under the session's lock."""
+        history's own objects, for a caller that encodes them to text under the session's lock.
+        A slot is given as it is kept either way: ``push`` and ``decode`` make each slot's
+        value whole and only ever replace it, never change it in place."""
         if part == "saved":  # jsontext writes a dataclass as its to_json() would
             return self.snapshots if shared else [s.to_json() for s in self.snapshots]
         if part == "line":
             return {"lo": self.lo, "at": self.at, "hi": self.hi}
         kept = self.slots.get(int(part))  # a path the session made: no need to check its spelling
-        if kept is None:
-            return ABSENT
-        return kept if shared else copy.deepcopy(kept)
+        return ABSENT if kept is None else kept
 
     def decode(self, part: str, value: JSON) -> None:
         if part == "saved" and isinstance(value, list):

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from .metrics import SessionMetrics
-from .protocol import Path
+from .protocol import ChangeMessage, Path
 
 JSON = Any
 
@@ -21,8 +21,8 @@ class Change:
     revision: int
     deleted: bool = False
 
-    def to_json(self) -> dict[str, JSON]:
-        out: dict[str, JSON] = {"p": list(self.path), "v": self.value, "r": self.revision}
+    def to_json(self) -> ChangeMessage:
+        out: ChangeMessage = {"p": list(self.path), "v": self.value, "r": self.revision}
         if self.deleted:
             out["d"] = True
         return out

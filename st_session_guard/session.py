@@ -291,6 +291,8 @@ class UserSession:
     @_locked
     def record_widget_default(self, form_id: str, field_name: str, default: JSON) -> None:
         """Keep beside a widget's stored edit the default its app declared (stored JSON)."""
+        if self._forms.has_default(form_id, field_name, default):
+            return  # as every edit but the first: nothing to copy for a rollback, nothing stamped
         paths = self._form_change(form_id, lambda: self._forms.record_default(form_id, field_name, default))
         if paths:
             self._changed(paths)

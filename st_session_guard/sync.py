@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 
 import streamlit as st
@@ -10,12 +11,19 @@ from . import component
 from .config import configured_limits
 from .connection import Connection
 from .cookies import session_cookie
-from .protocol import PROTOCOL_VERSION, limits_args, read_args, read_message
+from .protocol import (
+    PROTOCOL_VERSION,
+    Limits,
+    LimitsArgs,
+    limits_args,
+    read_drafts,
+    read_message,
+    sendable_changes,
+)
 from .reconcile import restore_from_browser
 from .session import UserSession
 
 logger = logging.getLogger("st_session_guard")
-
 
 
 def receive(connection: Connection, session: UserSession) -> str | None:
@@ -54,14 +62,19 @@ def receive(connection: Connection, session: UserSession) -> str | None:
 
 
 def send(connection: Connection, session: UserSession) -> None:
-    """Draw the guard with every change the tab has not been sent, the cookie and the bounds."""
+    """Draw the guard with every change the tab has not been sent, the cookie and the bounds.
+
+    The args are built to be what the browser takes (``read_args`` would return them
+    unchanged), so only the parts that come from the app are checked, not the whole.
+    """
     base = connection.sent_revision
-    changes = [c.to_json() for c in session.changes_since(base)]
+    limits = configured_limits()
+    changes = sendable_changes([c.to_json() for c in session.changes_since(base)], limits)
     if connection.cookie_due or connection.cookie is None:
         connection.cookie = session_cookie(session.session_id)
         connection.cookie_due = False
     connection.sent_revision = session.revision
-    args = read_args(
+    component.render_guard(
         {
             "v": PROTOCOL_VERSION,
             "session_id": session.session_id,
@@ -69,13 +82,16 @@ def send(connection: Connection, session: UserSession) -> None:
             "base": base,
             "changes": changes,
             "cookie": connection.cookie,
-            "limits": limits_args(configured_limits()),
-            "drafts": {key: list(at) for key, at in session.draft_widgets.items()},
+            "limits": _limits_args(limits),
+            "drafts": read_drafts({key: list(at) for key, at in session.draft_widgets.items()}, limits),
             "excluded": sorted(connection.excluded_keys),
             "ack": connection.last_seq or None,
             "ended": connection.ended,
         }
     )
-    if args is None:
-        raise RuntimeError("st-session-guard built component args it cannot read")
-    component.render_guard(args)
+
+
+@functools.cache
+def _limits_args(limits: Limits) -> LimitsArgs:
+    """The bounds as args, made once per ``Limits``: Streamlit only serialises them."""
+    return limits_args(limits)

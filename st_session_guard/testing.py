@@ -28,7 +28,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Generator, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -83,8 +83,10 @@ class StreamlitServer:
     """
 
     def __init__(self, script: Path, cwd: Path, env: Mapping[str, str], port: int | None = None,
-                 log_dir: Path | None = None):
+                 log_dir: Path | None = None, launcher: Sequence[str] = ()):
+        """``launcher``: a command the server runs under (a profiler, say), its arguments first."""
         self.script = script
+        self.launcher = list(launcher)
         self.cwd = cwd
         self.env = {**os.environ, **env}
         self.port = port or free_port()
@@ -114,7 +116,7 @@ class StreamlitServer:
 
     def start(self, timeout: float = 60) -> StreamlitServer:
         command = [
-            sys.executable, "-m", "streamlit", "run", str(self.script),
+            *self.launcher, sys.executable, "-m", "streamlit", "run", str(self.script),
             "--server.port", str(self.port), "--server.address", "127.0.0.1",
             "--server.headless", "true", "--browser.gatherUsageStats", "false",
             "--server.fileWatcherType", "none", "--global.developmentMode", "false",

@@ -32,7 +32,6 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -51,7 +50,6 @@ from .widget_kinds import KINDS, Kind
 logger = logging.getLogger("st_session_guard")
 
 _MISSING: Final = object()
-SYNC_KEY: Final = "_stsg_widgets"
 
 PUSH_RESEND_SECONDS: Final = 2.0
 """How long after a push every run pushes again, and the value the widget showed before
@@ -65,10 +63,9 @@ _SEED_DEFAULTS: Final[dict[str, Any]] = {}
 
 @dataclass(eq=False)
 class WidgetSync:
-    """What the wrapped widgets of one tab showed and were sent; kept in ``st.session_state``."""
+    """What the wrapped widgets of one tab showed and were sent; kept on its ``Connection``, so a
+    new connection starts them afresh, and never in ``st.session_state`` (see ``_sync_of``)."""
 
-    connection: Connection
-    """The tab connection these maps belong to: a new connection starts them afresh."""
     generation: int = 0
     """The connection's generation these maps describe (see ``Connection.generation``)."""
     widgets: dict[str, Path] = field(default_factory=dict)
@@ -92,27 +89,21 @@ class WidgetSync:
     beside each of its edits."""
 
 
-_this_run = threading.local()
-"""The ``WidgetSync`` of the tab this script thread runs, so each widget need not look it up."""
-
-
 def _sync_of(connection: Connection) -> WidgetSync:
-    sync: WidgetSync | None = getattr(_this_run, "sync", None)
-    if sync is not None and sync.connection is connection and sync.generation == connection.generation:
-        return sync
-    sync = st.session_state.get(SYNC_KEY)
-    if not isinstance(sync, WidgetSync) or sync.connection is not connection:
-        sync = st.session_state[SYNC_KEY] = WidgetSync(connection, connection.generation)
+    """The tab's ``WidgetSync``. Held by the connection, not by a key of ``st.session_state`` of
+    its own: every text input walks each key there on every run (Streamlit's ``filtered_state``)."""
+    sync = connection.widget_sync
+    if not isinstance(sync, WidgetSync):
+        sync = connection.widget_sync = WidgetSync(connection.generation)
     elif sync.generation != connection.generation:
-        sync = st.session_state[SYNC_KEY] = _moved(sync)
-    _this_run.sync = sync
+        sync = connection.widget_sync = _moved(sync, connection.generation)
     return sync
 
 
-def _moved(sync: WidgetSync) -> WidgetSync:
+def _moved(sync: WidgetSync, generation: int) -> WidgetSync:
     """The maps of a tab that moved to another session: what its widgets show stays known."""
     return WidgetSync(
-        sync.connection, sync.connection.generation, shown=sync.shown, defaults=sync.defaults,
+        generation, shown=sync.shown, defaults=sync.defaults,
         moved=set(sync.widgets) | sync.moved, declared=sync.declared,
     )
 
@@ -205,8 +196,8 @@ def _default(sync: WidgetSync, name: str, kind: Kind, kwargs: Mapping[str, Any],
 def _commit_then_call(key: str, user_callback: Any, user_args: Any, user_kwargs: Any) -> None:
     connection = get_connection()
     sync = None if connection is None else _sync_of(connection)
-    if connection is not None and sync is not None and key in sync.widgets and key in st.session_state:
-        value = st.session_state[key]
+    value = _MISSING if sync is None or key not in sync.widgets else st.session_state.get(key, _MISSING)
+    if connection is not None and sync is not None and value is not _MISSING:
         pushed = _pending_push(sync, key)
         if pushed is not None and _encoded_or_missing(value) == pushed[1]:
             return  # the browser sent back what it showed before a push it had not drawn: no edit

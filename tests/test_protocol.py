@@ -20,6 +20,7 @@ from st_session_guard.protocol import (
     parse_path,
     read_args,
     read_message,
+    sendable_changes,
     upgrade_changes,
     upgrade_state,
 )
@@ -161,6 +162,24 @@ def test_args_leave_out_a_change_holding_a_number_json_cannot_carry(caplog: Any)
                       "changes": [nan, {"p": ["page"], "v": "home", "r": 2}]})
     assert args is not None and args["changes"] == [{"p": ["page"], "v": "home", "r": 2}]
     assert "non-finite" in caplog.text
+
+
+def test_the_servers_own_changes_are_left_out_of_args_as_read_args_leaves_them_out(caplog: Any) -> None:
+    changes: list[Any] = [
+        {"p": ["forms", "f", "x"], "v": [1.0, math.nan], "r": 1},
+        {"p": ["forms", "f", "k" * (LIMITS.max_name + 1)], "v": "long", "r": 2},
+        {"p": ["forms", "__proto__", "x"], "v": 1, "r": 3},
+        {"p": ["forms", "f", "gone"], "v": None, "r": 4, "d": True},
+        {"p": ["page"], "v": "home", "r": 5},
+    ]
+    kept = changes[3:]
+    args = read_args({"v": 1, "session_id": "S", "limits": asdict(LIMITS), "changes": changes})
+    assert args is not None and args["changes"] == kept
+    for _ in range(2):  # the second time from the verdicts kept for each path
+        caplog.clear()
+        assert sendable_changes(changes, LIMITS) == kept
+        assert [r.getMessage().rsplit(": ", 1)[1] for r in caplog.records] == [
+            "non-finite number", "path part too long", "path part is a refused name"]
 
 
 # -- stored state of older layouts (the server's rows) ----------------------

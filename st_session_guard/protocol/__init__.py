@@ -17,7 +17,9 @@ from .checks import (
     parse_draft,
     parse_path,
     read_args,
+    read_drafts,
     read_message,
+    sendable_changes,
     value_size,
 )
 from .messages import (
@@ -80,7 +82,9 @@ __all__ = [
     "parse_draft",
     "parse_path",
     "read_args",
+    "read_drafts",
     "read_message",
+    "sendable_changes",
     "upgrade_changes",
     "upgrade_state",
     "value_size",

@@ -6,6 +6,7 @@ browser input.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -244,7 +245,8 @@ def _read_cookie(raw: object) -> CookieSpec | None:
     return None
 
 
-def _read_drafts(raw: object, limits: Limits) -> dict[str, list[str]]:
+def read_drafts(raw: object, limits: Limits) -> dict[str, list[str]]:
+    """The drafts entry of args as a browser takes it: widget key -> [form, field], names it can hold."""
     def ok(part: object) -> bool:
         return isinstance(part, str) and len(part) <= limits.max_name and part not in FORBIDDEN_NAMES
 
@@ -252,6 +254,37 @@ def _read_drafts(raw: object, limits: Limits) -> dict[str, list[str]]:
         return {}
     return {key: list(at) for key, at in raw.items()
             if isinstance(at, list) and len(at) == 2 and all(ok(part) for part in at)}
+
+
+def sendable_changes(changes: list[ChangeMessage], limits: Limits) -> list[ChangeMessage]:
+    """The server's own changes that a browser takes from args (``parseArgs``), as they are;
+    each other one is left out with a warning, as ``read_args`` leaves it out.
+
+    Run after run a session sends the same paths, so each path's verdict is
+    kept rather than parsed again (``_path_refusal``).
+    """
+    out: list[ChangeMessage] = []
+    for change in changes:
+        refusal = _path_refusal(tuple(change["p"]), limits)
+        if refusal is None and not is_revision(change["r"]):
+            refusal = "a revision is a non-negative integer"
+        if refusal is None and not is_finite_json(change["v"]):
+            refusal = "non-finite number"
+        if refusal is None:
+            out.append(change)
+        else:
+            logger.warning("st-session-guard: left a change out of the args: %s", refusal)
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _path_refusal(path: tuple[str, ...], limits: Limits) -> str | None:
+    """Why a browser refuses ``path`` (``parse_path``); None when it takes it."""
+    try:
+        parse_path(list(path), limits)
+    except Rejected as error:
+        return str(error)
+    return None
 
 
 def _read_sendable(raw: object, limits: Limits) -> ChangeMessage:
@@ -287,7 +320,7 @@ def read_args(raw: object) -> GuardArgs | None:
         "changes": _parse_each(changes, _read_sendable, limits, "change") if isinstance(changes, list) else [],
         "cookie": _read_cookie(raw.get("cookie")),
         "limits": limits_raw,
-        "drafts": _read_drafts(raw.get("drafts"), limits),
+        "drafts": read_drafts(raw.get("drafts"), limits),
         "excluded": [key for key in excluded if isinstance(key, str)] if isinstance(excluded, list) else [],
         "ack": ack if is_revision(ack) else None,
         "ended": _read_ids(raw.get("ended"), limits),
