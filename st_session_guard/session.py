@@ -141,6 +141,12 @@ class UserSession:
         return self._editable.changes_since(revision)
 
     @_locked
+    def changes_and_revision(self, revision: int) -> tuple[list[Change], int]:
+        """``changes_since(revision)`` and the revision they bring a tab to, read together:
+        read apart, a change another tab made in between would count as sent and never be."""
+        return self._editable.changes_since(revision), self.revision
+
+    @_locked
     def apply_change(self, change: Change, *, checked: bool = True) -> bool:
         """Take one path's value if it is newer than ours; False when ours is as new.
 

@@ -69,16 +69,17 @@ def send(connection: Connection, session: UserSession) -> None:
     """
     base = connection.sent_revision
     limits = configured_limits()
-    changes = sendable_changes([c.to_json() for c in session.changes_since(base)], limits)
+    pending, revision = session.changes_and_revision(base)
+    changes = sendable_changes([c.to_json() for c in pending], limits)
     if connection.cookie_due or connection.cookie is None:
         connection.cookie = session_cookie(session.session_id)
         connection.cookie_due = False
-    connection.sent_revision = session.revision
+    connection.sent_revision = revision
     component.render_guard(
         {
             "v": PROTOCOL_VERSION,
             "session_id": session.session_id,
-            "revision": session.revision,
+            "revision": revision,
             "base": base,
             "changes": changes,
             "cookie": connection.cookie,
