@@ -131,6 +131,22 @@ def test_a_session_ended_on_another_server_leaves_this_one_by_its_next_run(
     assert reload.session_id != on_a.session_id
 
 
+def test_a_session_another_servers_cleanup_deleted_leaves_this_one_by_its_next_run(
+    database_url: str, serve_as_b: Callable[[str], SessionPersistenceEngine],
+    server_a: SessionPersistenceEngine,
+) -> None:
+    b = serve_as_b(database_url)
+    on_a, tab, on_b = opened_on_b(server_a)
+    on_b.update_form_data("f", "x", "typed on B")  # unwritten: must not bring it back
+    assert server_a.cleanup_inactive_sessions(inactive_days=0) == 1
+    wait_until(lambda: current_session(tab).session_id != on_a.session_id, what="B to drop it")
+    assert tab.ended == [on_a.session_id]
+    assert value(current_session(tab)) is None
+    assert b.flush_all() == 0, "B kept its unwritten copy of the deleted session"
+    reload = _open_session(on_a.session_id, None, "home", signed=True)  # its cookie, on B
+    assert reload.session_id != on_a.session_id
+
+
 @ON_POSTGRESQL
 def test_notices_missed_while_cut_off_make_every_live_session_read_again(
     database_url: str, outage: Outage, serve_as_b: Callable[[str], SessionPersistenceEngine],
