@@ -8,17 +8,7 @@ from collections.abc import Callable, Sequence
 from functools import cached_property
 from typing import Any, Final
 
-from sqlalchemy import (
-    JSON,
-    Connection,
-    Insert,
-    Select,
-    Text,
-    bindparam,
-    cast,
-    func,
-    select,
-)
+from sqlalchemy import Connection, Insert, Select, Text, cast, func, select
 
 from . import jsontext
 from .database import DatabaseManager, DialectInsert
@@ -26,7 +16,7 @@ from .driver_batch import RowsInsert
 from .id_lists import IdLists
 from .models import metrics, permissions, revoked, roles, sessions
 from .notices import announce
-from .stored_merge import merge_states
+from .stored_merge import Verdict, merge_states, merge_verdict
 from .stored_rows import SessionRecord
 
 logger = logging.getLogger(__name__)
@@ -126,10 +116,10 @@ class SessionWriter(IdLists):
     ) -> list[SessionRecord]:
         """Write records newer than their rows; those that won. On PostgreSQL a row that was
         absent when the revisions were read may be written meanwhile: the upsert says."""
+        returned = self._session_rows.execute(connection, [r.row for r in records])
         if self.db.dialect == "sqlite":
-            self._session_rows.execute(connection, [r.row for r in records])
             return records
-        won = {row[0] for row in connection.execute(self._session_upsert, [r.row for r in records])}
+        won = {row[0] for row in returned}
         return [r for r in records if r.session_id in won]
 
     def _merge_into(
@@ -139,49 +129,57 @@ class SessionWriter(IdLists):
 
         Returns the records whose server-owned rows win, those written as
         they are because they hold everything stored, and the revision
-        written of each session.
+        written of each session. A stored state is decoded one at a time and
+        let go at once (thousands held together would wake the garbage
+        collector over the whole heap); ours is decoded only where the two
+        must be merged (``merge_verdict``).
         """
-        states = self._stored_states(connection, [r.session_id for r in records])
+        texts = self._stored_texts(connection, [r.session_id for r in records])
         rows, whole = [], []
         for record in records:
-            theirs = states.get(record.session_id)
-            ours = jsontext.loads(record.row["state"])
-            merged = merge_states(ours, theirs) if isinstance(theirs, dict) else ours
-            if merged is None:
-                continue
-            if merged is ours:
-                rows.append(record.row)
-                whole.append(record)
-                continue
-            # above the stored one, always: a stored revision equal to the one a writer wrote
-            # then proves that nobody wrote since (the fast path in ``_store``)
-            merged["revision"] = max(record.row["revision"], stored[record.session_id] + 1)
-            rows.append({**record.row, "state": jsontext.dumps(merged).decode(),
-                         "revision": merged["revision"]})
-        if rows and self.db.dialect == "sqlite":
-            self._session_rows_replace.execute(connection, rows)
-        elif rows:
-            connection.execute(_replace(self._session_insert), rows)
+            theirs = _state_of(texts.get(record.session_id))
+            if theirs is not None:
+                verdict = merge_verdict(record.row["revision"], record.paths, theirs)
+                if verdict is Verdict.THEIRS:
+                    continue
+                if verdict is Verdict.MERGE:
+                    merged = merge_states(jsontext.loads(record.row["state"]), theirs)
+                    if merged is None:
+                        continue
+                    # above the stored one, always: a stored revision equal to the one a writer
+                    # wrote then proves that nobody wrote since (the fast path in ``_store``)
+                    merged["revision"] = max(record.row["revision"], stored[record.session_id] + 1)
+                    rows.append({**record.row, "state": jsontext.dumps(merged).decode(),
+                                 "revision": merged["revision"]})
+                    continue
+            rows.append(record.row)
+            whole.append(record)
+        self._session_rows_replace.execute(connection, rows)
         return ([r for r in records if r.row["revision"] > stored[r.session_id]], whole,
                 {row["session_id"]: row["revision"] for row in rows})
 
-    def _stored_states(self, connection: Connection, ids: list[str]) -> dict[str, Any]:
-        """The stored states of ``ids``, decoded; on SQLite read as one JSON object."""
+    def _stored_texts(self, connection: Connection, ids: list[str]) -> dict[str, str]:
+        """The stored states of ``ids`` as JSON text; on SQLite read as one JSON object."""
         param = self._ids_param(ids)
         if self.db.dialect == "sqlite":
-            found = connection.execute(self._stored_states_sqlite, param).scalar_one()
-            states: dict[str, Any] = jsontext.loads(found)
-            return states
-        listed = select(sessions.c.session_id, sessions.c.state).where(
-            self._listed_ids(sessions.c.session_id)
-        )
-        return dict(connection.execute(listed, param).all())
+            found = connection.execute(self._stored_texts_sqlite, param).scalar_one()
+            texts: dict[str, str] = jsontext.loads(found)
+            return texts
+        found_rows = connection.execute(self._stored_texts_postgresql, param)
+        return {session_id: text for session_id, text in found_rows}
 
     @cached_property
-    def _stored_states_sqlite(self) -> Select[str]:
-        return select(
-            func.json_group_object(sessions.c.session_id, func.json(sessions.c.state))
-        ).where(self._listed_ids(sessions.c.session_id))
+    def _stored_texts_sqlite(self) -> Select[str]:
+        """``{session id: state text}``: the texts are quoted, never parsed, by SQLite."""
+        return select(func.json_group_object(sessions.c.session_id, sessions.c.state)).where(
+            self._listed_ids(sessions.c.session_id)
+        )
+
+    @cached_property
+    def _stored_texts_postgresql(self) -> Select[str, str]:
+        return select(sessions.c.session_id, cast(sessions.c.state, Text)).where(
+            self._listed_ids(sessions.c.session_id)
+        )
 
     def _write_server_owned(self, connection: Connection, winners: list[SessionRecord]) -> None:
         if not winners:
@@ -207,30 +205,22 @@ class SessionWriter(IdLists):
 
     @cached_property
     def _session_rows_replace(self) -> RowsInsert[DialectInsert]:
-        """SQLite: merged rows, written whatever is stored (they hold the stored row's newest paths)."""
+        """Merged rows, written whatever is stored (they hold the stored row's newest paths)."""
         return self._session_rows_finished(_replace)
 
     def _session_rows_finished(self, finish: Callable[[DialectInsert], Insert]) -> RowsInsert[DialectInsert]:
+        """Session rows from ``SessionRecord.row``s, whose state is JSON text already."""
         return RowsInsert(self.db.insert(sessions), self.db.engine.dialect, finish=finish, given=("state",))
 
     @cached_property
-    def _session_insert(self) -> DialectInsert:
-        """The session rows' insert from a row of ``SessionRecord``: its state is JSON text already."""
-        state = cast(bindparam("state", type_=Text), JSON)
-        return self.db.insert(sessions).values(
-            {c.name: state if c.name == "state" else bindparam(c.name, type_=c.type)
-             for c in sessions.c}
-        )
-
-    @cached_property
     def _session_rows(self) -> RowsInsert[DialectInsert]:
-        """The session rows' upsert on SQLite, where the stored revisions are read beforehand."""
-        return self._session_rows_finished(_replace_if_newer)
-
-    @cached_property
-    def _session_upsert(self) -> Insert:
-        """The session rows' upsert on PostgreSQL, a row replaced only by a newer revision."""
-        return _replace_if_newer(self._session_insert).returning(sessions.c.session_id)
+        """The session rows' upsert, a row replaced only by a newer revision; on PostgreSQL it
+        returns the ids written (a row absent when the revisions were read may be there now)."""
+        if self.db.dialect == "sqlite":
+            return self._session_rows_finished(_replace_if_newer)
+        return self._session_rows_finished(
+            lambda statement: _replace_if_newer(statement).returning(sessions.c.session_id)
+        )
 
     @cached_property
     def _stored_revisions(self) -> Select[str]:
@@ -256,6 +246,17 @@ class SessionWriter(IdLists):
     @cached_property
     def _permission_insert(self) -> RowsInsert[DialectInsert]:
         return RowsInsert(self.db.insert(permissions), self.db.engine.dialect)
+
+
+def _state_of(text: str | None) -> dict[str, Any] | None:
+    """A stored state decoded; None where there is none, or none a merge can read (ours replaces it)."""
+    if text is None:
+        return None
+    try:
+        state = jsontext.loads(text)
+    except ValueError:
+        return None
+    return state if isinstance(state, dict) else None
 
 
 def _replace(statement: DialectInsert) -> Insert:

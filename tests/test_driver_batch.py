@@ -71,8 +71,6 @@ def test_what_follows_the_rows_applies_to_every_row(db: DatabaseManager) -> None
 
 def test_a_given_column_is_stored_as_it_comes(db: DatabaseManager) -> None:
     """The state column takes text that is JSON already; its type must not encode it again."""
-    if db.dialect != "sqlite":
-        pytest.skip("PostgreSQL writes the state through a cast, not a RowsInsert")
     db.ensure_schema()
     row = {
         "session_id": "s", "user_id": None, "state": '{"a": [1, 2]}', "revision": 1,
@@ -85,6 +83,20 @@ def test_a_given_column_is_stored_as_it_comes(db: DatabaseManager) -> None:
 
     with db.read() as connection:
         assert connection.execute(select(sessions.c.state)).scalar_one() == {"a": [1, 2]}
+
+
+def test_returning_rows_come_back_from_every_chunk(db: DatabaseManager) -> None:
+    db.ensure_schema()
+
+    def add_returning(statement: DialectInsert) -> Any:
+        return statement.returning(metrics.c.session_id)
+
+    returning = RowsInsert(db.insert(metrics), db.engine.dialect, finish=add_returning)
+    rows = metric_rows(MOST_ROWS + 3, views=1)
+    with db.write() as connection:
+        returned = returning.execute(connection, rows)
+
+    assert sorted(row[0] for row in returned) == [row["session_id"] for row in rows]
 
 
 def test_a_table_of_one_column_is_refused(db: DatabaseManager) -> None:
