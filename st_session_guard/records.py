@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -44,3 +45,5 @@ class StoredState:
     roles: tuple[str, ...]
     permissions: tuple[str, ...]
     metrics: SessionMetrics
+    paths: Mapping[Path, int]
+    """The revision of each path ``text`` holds, so a merge can tell what it holds unread."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from .protocol import Path
 from .session import SCHEMA_VERSION, UnsupportedSchema, UserSession
 
 logger = logging.getLogger(__name__)
@@ -21,6 +23,8 @@ class SessionRecord:
     roles: tuple[str, ...]
     permissions: tuple[str, ...]
     metrics: dict[str, Any]
+    paths: Mapping[Path, int]
+    """The revision of each path the row's state holds (``StoredState.paths``)."""
 
 
 def record_of(session: UserSession, session_timeout: float) -> SessionRecord:
@@ -51,6 +55,7 @@ def record_of(session: UserSession, session_timeout: float) -> SessionRecord:
             "started_at": stored.metrics.started_at,
             "last_activity": last_activity,
         },
+        paths=stored.paths,
     )
 
 

@@ -66,6 +66,7 @@ def stored_of(session: UserSession) -> StoredState:
         roles=tuple(cast(list[str], state["roles"])),
         permissions=tuple(cast(list[str], state["permissions"])),
         metrics=session.metrics.copy(),
+        paths=dict(session._editable.revisions),
     )
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, update
+from sqlalchemy import text as sa_text
 from support import age, child_rows, count_rows, driver_steps, rich_session, stored
 
 from st_session_guard.clock import utcnow
@@ -210,6 +211,62 @@ def test_in_one_batch_only_the_newer_sessions_replace_theirs_and_bring_their_rol
         newer = index % 2 == 1
         assert stored(store.db, session.session_id).revision == session.revision + (1 if newer else 0)
         assert child_rows(store.db, session.session_id)[0] == ({"second"} if newer else {"first"})
+
+
+def test_a_record_names_each_path_its_state_holds_at_the_revision_it_holds_it() -> None:
+    """A merge tells from these alone whether the stored state holds anything ours lacks."""
+    session = rich_session()
+    session.undo_form("contact")  # a tombstone among them
+    record = record_of(session, TIMEOUT)
+
+    changes = json.loads(record.row["state"])["changes"]
+    assert record.paths == {tuple(c["p"]): c["r"] for c in changes}
+
+
+def test_another_writers_copy_holding_everything_stored_replaces_the_row_as_it_is(
+    store: SessionStore, make_db: MakeDb
+) -> None:
+    session = rich_session()
+    put(store, session)
+    session.update_form_data("contact", "phone", "456")
+    session.add_role("editor")
+
+    put(SessionStore(make_db(), TIMEOUT), session)  # it never wrote this row: it merges
+    row = stored(store.db, session.session_id)
+    assert (row.revision, row.state) == (session.revision, session.to_dict())
+    assert "editor" in child_rows(store.db, session.session_id)[0]
+
+
+def test_another_writers_copy_older_in_every_path_leaves_the_row_alone(
+    store: SessionStore, make_db: MakeDb
+) -> None:
+    session = rich_session()
+    older = UserSession.from_dict(session.to_dict())
+    session.update_form_data("contact", "phone", "456")
+    put(store, session)
+
+    put(SessionStore(make_db(), TIMEOUT), older)
+    row = stored(store.db, session.session_id)
+    assert (row.revision, row.state) == (session.revision, session.to_dict())
+
+
+@pytest.mark.parametrize("damaged", ["[1]", "{not json"])
+def test_a_stored_state_a_merge_cannot_read_is_replaced_by_the_write(
+    store: SessionStore, make_db: MakeDb, damaged: str
+) -> None:
+    if damaged == "{not json" and store.db.dialect != "sqlite":
+        pytest.skip("PostgreSQL's json type refuses such text already")
+    session = rich_session()
+    put(store, session)
+    with store.db.write() as connection:
+        connection.execute(
+            update(sessions).where(sessions.c.session_id == session.session_id)
+            .values(state=sa_text(f"'{damaged}'"))
+        )
+    session.update_form_data("contact", "phone", "456")
+
+    put(SessionStore(make_db(), TIMEOUT), session)
+    assert stored(store.db, session.session_id).state == session.to_dict()
 
 
 def test_a_batch_costs_the_driver_a_few_statements_however_many_sessions_it_holds(
