@@ -38,8 +38,16 @@ def _fallback(value: object) -> object:
 
 
 def dumps(value: Any) -> bytes:
-    """Compact UTF-8 JSON; raises ``TypeError`` for what cannot be stored (an integer past 64 bits)."""
-    return orjson.dumps(value, default=_fallback, option=orjson.OPT_NON_STR_KEYS)
+    """Compact UTF-8 JSON; raises ``TypeError`` for what cannot be stored (an integer past 64 bits).
+
+    Keys that are not strings are rare, and orjson's option for them doubles
+    the time of every encoding (bench/README.md): it is taken only for a
+    value that has one, which orjson refuses without it.
+    """
+    try:
+        return orjson.dumps(value, default=_fallback)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(value, default=_fallback, option=orjson.OPT_NON_STR_KEYS)
 
 
 def loads(text: str | bytes) -> Any:

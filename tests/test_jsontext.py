@@ -50,3 +50,10 @@ def test_what_cannot_be_stored_raises_type_error_and_bad_text_value_error() -> N
         jsontext.dumps(2**70)
     with pytest.raises(ValueError):
         jsontext.loads("{not json")
+
+
+def test_a_key_that_is_not_a_string_deep_inside_is_written_as_one_with_everything_around_it() -> None:
+    value = {"forms": {"f": {"grid": [{1: "one", 2.5: "half"}]}}, "when": date(2026, 11, 25)}
+    assert json.loads(jsontext.dumps(value)) == {
+        "forms": {"f": {"grid": [{"1": "one", "2.5": "half"}]}}, "when": "2026-11-25",
+    }
