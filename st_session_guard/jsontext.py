@@ -41,7 +41,7 @@ def dumps(value: Any) -> bytes:
     """Compact UTF-8 JSON; raises ``TypeError`` for what cannot be stored (an integer past 64 bits).
 
     Keys that are not strings are rare, and orjson's option for them doubles
-    the time of every encoding (bench/README.md): it is taken only for a
+    the time of every encoding (docs/performance.md): it is taken only for a
     value that has one, which orjson refuses without it.
     """
     try:
