@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import Connection, delete, func, insert, text
+from sqlalchemy import Connection, delete, func, text
 
 from . import jsontext
 from .models import notices
@@ -35,8 +35,9 @@ MAX_PAYLOAD: Final = 7900
 KEPT_NOTICES: Final = 1000
 """Notices a SQLite file keeps; a reader further behind re-reads every session it holds."""
 
-_STORE: Final = insert(notices)
-"""SQLite: the notices' insert, built once (a statement with its rows inline is compiled anew)."""
+_STORE: Final = text(f"INSERT INTO {notices.name} (payload) SELECT value FROM json_each(:payloads)")
+"""SQLite: the notices' insert, one statement for any number of them (the driver steps through
+each row of an ``executemany``, and a statement with its rows inline is compiled anew)."""
 
 _PRUNE: Final = delete(notices).where(notices.c.seq <= func.last_insert_rowid() - KEPT_NOTICES)
 """Right after a notice's insert: one range of the primary key, a row or none as a rule."""
@@ -105,7 +106,7 @@ def announce(connection: Connection, origin: str, written: Mapping[str, int], en
     if connection.dialect.name == "postgresql":
         connection.execute(_ANNOUNCE, {"payloads": told})
     elif told:
-        connection.execute(_STORE, [{"payload": payload} for payload in told])
+        connection.execute(_STORE, {"payloads": jsontext.dumps(told).decode()})
         connection.execute(_PRUNE)
 
 
