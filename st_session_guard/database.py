@@ -18,6 +18,7 @@ The schema is created on first use, by however many processes at once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -105,7 +106,6 @@ class DatabaseManager:
         in_memory = self.in_memory = not database or database == ":memory:" or "mode=memory" in url
         if not in_memory and database and not database.startswith("file:"):
             self._file = Path(database).expanduser()
-            self._file.parent.mkdir(parents=True, exist_ok=True)
         options: dict[str, Any] = {
             "connect_args": {"check_same_thread": False},
             "json_deserializer": jsontext.loads,
@@ -114,6 +114,15 @@ class DatabaseManager:
             options["poolclass"] = StaticPool
         engine = create_engine(url, **options)
         busy_ms = int(self.busy_timeout * 1000)
+
+        @event.listens_for(engine, "do_connect")
+        def _make_folder(*_args: Any) -> None:
+            # At every new connection, not once at start: a folder that cannot be made now
+            # (a file in its place, a volume not mounted yet) is an outage to wait out, and
+            # the connection's own error says so.
+            if self._file is not None:
+                with contextlib.suppress(OSError):
+                    self._file.parent.mkdir(parents=True, exist_ok=True)
 
         @event.listens_for(engine, "connect")
         def _configure(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:

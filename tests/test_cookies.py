@@ -19,6 +19,7 @@ from st_session_guard.database import configure_database
 from st_session_guard.session import new_session_id
 from st_session_guard.session_persistence import configure_persistence
 from st_session_guard.signing import issued_at, sign_session_id, verify_token
+from st_session_guard.testing import wait_until
 
 
 @pytest.fixture
@@ -77,13 +78,33 @@ st.session_state["sid"] = session.session_id
 """
 
 
-def test_a_database_that_is_down_at_the_first_page_load_does_not_stop_the_page(workdir: Path) -> None:
-    configure_database("postgresql://stsg@127.0.0.1:1/nowhere", connect_timeout=1)
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_a_database_that_is_down_at_the_first_page_load_does_not_stop_the_page(
+    workdir: Path, database: str
+) -> None:
+    """PostgreSQL on a port nothing listens on; a SQLite file that cannot be opened (its folder
+    is a file), then can: the page runs, health says False, and the session lands once it can."""
+    blocked = workdir / "data"
+    blocked.write_text("a file where the database's folder should be")
+    url = ("postgresql://stsg@127.0.0.1:1/nowhere" if database == "postgresql"
+           else f"sqlite:///{blocked / 'sessions.db'}")
+    configure_database(url, connect_timeout=1)
     engine = configure_persistence(debounce_delay=3600)
     try:
-        app = AppTest.from_string(BOOTSTRAP, default_timeout=60).run()
+        app = AppTest.from_string(BOOTSTRAP + "session.update_form_data('f', 'x', 'kept')\n",
+                                  default_timeout=60).run()
         assert not app.exception, app.exception
-        assert len(app.session_state["sid"]) == 64
+        session_id = app.session_state["sid"]
+        assert len(session_id) == 64
+        assert engine.flush_all() == 0
+        assert engine.health_check() is False
+        if database == "sqlite":
+            blocked.unlink()
+            blocked.mkdir()
+            wait_until(lambda: engine.flush_all() == 0 and engine.health_check(), 30,
+                       "the session to land once the file can be made")
+            stored = engine.recover_session(session_id)
+            assert stored is not None and stored.get_form_state("f").data == {"x": "kept"}
     finally:
         engine.close(timeout=1)
 
