@@ -112,6 +112,10 @@ class EditableState:
                 out.append({"p": path, "v": value, "r": revision})
         return out
 
+    def holds(self, path: Path, value: object) -> bool:
+        """Whether ``path`` holds ``value`` as JSON would carry it."""
+        return self._encode(path, shared=True) == value
+
     def _encode(self, path: Path, *, shared: bool = False) -> object:
         """The JSON-ready value at ``path``; ``shared`` as for ``stored_changes``."""
         root = path[0]

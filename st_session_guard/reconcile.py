@@ -107,4 +107,6 @@ def _draft_as_change(session: UserSession, draft: DraftOut, draft_paths: Mapping
     if session.path_revision(path) > draft["base"]:
         logger.info("st-session-guard: dropped a draft typed over a value that has changed since")
         return None
+    if session.holds(path, draft["value"]):  # typing that ended on the committed value: nothing new
+        return None
     return Change(path, draft["value"], next_revision(session.revision))

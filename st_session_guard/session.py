@@ -136,6 +136,11 @@ class UserSession:
         return self._editable.revisions.get(path, 0)
 
     @_locked
+    def holds(self, path: Path, value: object) -> bool:
+        """Whether ``path`` holds ``value`` as JSON would carry it."""
+        return self._editable.holds(path, value)
+
+    @_locked
     def changes_since(self, revision: int) -> list[Change]:
         """Every mirrored path changed after ``revision``, tombstones included."""
         return self._editable.changes_since(revision)

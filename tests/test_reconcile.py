@@ -209,6 +209,20 @@ def test_a_draft_is_taken_only_over_the_revision_it_was_typed_on_and_stamped_by_
     assert session.path_revision(path) > before
 
 
+def test_a_draft_that_ended_on_the_committed_value_changes_nothing() -> None:
+    """Typing caught after its own commit comes back as a draft over the new revision: taking it
+    would stamp the same value anew, a write and a mirror update for nothing."""
+    session = UserSession()
+    path = ("forms", "f", "name")
+    session.update_form_data("f", "name", "Ada Lovelace")
+    committed, revision = session.path_revision(path), session.revision
+    raw = {"v": 1, "seq": 1, "type": "restore", "session_id": session.session_id, "revision": 0,
+           "changes": [], "drafts": [{"key": "name_key", "value": "Ada Lovelace", "base": committed}]}
+    outcome = restore_from_browser(session, restore(session, raw), {"name_key": path}, set())
+    assert outcome.applied == 0
+    assert (session.path_revision(path), session.revision) == (committed, revision)
+
+
 def test_a_tampered_undo_line_or_step_is_dropped_and_undo_still_works(caplog: Any) -> None:
     session = UserSession()
     session.update_form_data("f", "x", 1)
