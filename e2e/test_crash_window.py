@@ -34,10 +34,9 @@ def stored(db_path: Path, session_id: str, field: str) -> object:
     return stored_form(db_path, session_id, "contact").get(field)
 
 
-def test_sigkill_inside_the_debounce_window_loses_nothing(
-    stsg_page: Page, app: StreamlitServer, db_path: Path
-) -> None:
-    page = stsg_page
+def leave_edits_only_in_the_mirror(page: Page, app: StreamlitServer, db_path: Path) -> str:
+    """"Written" stored; then, inside an hour-long write-behind window, name "Only in the
+    browser" and plan "pro" in the mirror only. Returns the session id."""
     open_app(page, app)
     commit_text(page, "name", "Written")
     session_id = cookie_session_id(page)
@@ -50,6 +49,14 @@ def test_sigkill_inside_the_debounce_window_loses_nothing(
     pick_option(page, "plan", "pro")
     wait_until(lambda: mirrored_value(page, "contact", "name") == "Only in the browser"
                and mirrored_value(page, "contact", "plan") == "pro", 15, "the mirror write")
+    return session_id
+
+
+def test_sigkill_inside_the_debounce_window_loses_nothing(
+    stsg_page: Page, app: StreamlitServer, db_path: Path
+) -> None:
+    page = stsg_page
+    session_id = leave_edits_only_in_the_mirror(page, app, db_path)
     assert stored(db_path, session_id, "name") == "Written"
 
     app.env["SESSION_GUARD_DEBOUNCE"] = "0.2"
@@ -91,18 +98,7 @@ def test_a_value_lost_in_the_crash_comes_back_when_the_user_acts_before_the_guar
     it asks for the server's whole state and sends back what only the mirror holds. Per
     field the newest revision wins, so the user's new pick beats the mirror's older one."""
     page = stsg_page
-    open_app(page, app)
-    commit_text(page, "name", "Written")
-    session_id = cookie_session_id(page)
-    wait_until(lambda: stored(db_path, session_id, "name") == "Written", 15, "the first write")
-
-    app.env["SESSION_GUARD_DEBOUNCE"] = "3600"
-    app.restart()
-    open_app(page, app)
-    commit_text(page, "name", "Only in the browser")
-    pick_option(page, "plan", "pro")
-    wait_until(lambda: mirrored_value(page, "contact", "name") == "Only in the browser"
-               and mirrored_value(page, "contact", "plan") == "pro", 15, "the mirror write")
+    session_id = leave_edits_only_in_the_mirror(page, app, db_path)
     # Off the app, so the old page does not reconnect to the next server and restore first.
     page.goto("about:blank")
 
