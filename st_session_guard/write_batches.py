@@ -126,24 +126,38 @@ class SerialisedAside:
     """A batch serialised on a thread of its own while the batch before it commits.
 
     A plain thread, not an executor: ``flush_all`` also runs at interpreter
-    exit, when executors take no more work. Why it pays: bench/README.md.
+    exit, when executors take no more work. The thread is made at once and
+    waits for ``start``: a thread that starts running Python just before the
+    commit holds the GIL that the committing thread needs to reach it, and
+    cost each batch a switch interval (5 ms). Why it pays: bench/README.md.
     """
 
     def __init__(self, batch: Batch, serialise: Callable[[Batch], list[SessionRecord]]) -> None:
         self._batch = batch
         self._serialise = serialise
         self._done: list[list[SessionRecord]] = []
-        self._worker: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._worker = threading.Thread(
-            target=lambda: self._done.append(self._serialise(self._batch)),
-            name="st-session-guard-serialise", daemon=True,
-        )
+        self._go = threading.Event()
+        self._wanted = True
+        self._worker = threading.Thread(target=self._run, name="st-session-guard-serialise",
+                                        daemon=True)
         self._worker.start()
 
+    def _run(self) -> None:
+        self._go.wait()
+        if self._wanted:
+            self._done.append(self._serialise(self._batch))
+
+    def start(self) -> None:
+        """Serialise now, beside the caller (which is about to block in the commit)."""
+        self._go.set()
+
     def records(self) -> list[SessionRecord]:
-        """The batch's records, serialised here if the thread was never started."""
-        if self._worker is not None:
-            self._worker.join()
+        """The batch's records, once serialised (here, if the thread failed)."""
+        self._go.set()
+        self._worker.join()
         return self._done[0] if self._done else self._serialise(self._batch)
+
+    def drop(self) -> None:
+        """Let the thread end without serialising: the batch will not be written now."""
+        self._wanted = False
+        self._go.set()

@@ -196,6 +196,8 @@ class WriteBehind:
             written_ok = self._write(batch, from_flusher=False, records=records,
                                      while_committing=upcoming.start if upcoming else None)
             if not written_ok:
+                if upcoming is not None:
+                    upcoming.drop()
                 with self._lock:  # settle the batches that were never tried
                     for skipped in batches[number + 1 :]:
                         self._cancellations.release(skipped.generation)

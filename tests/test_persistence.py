@@ -252,6 +252,30 @@ def test_process_exit_writes_what_is_pending(database_url: str, db: DatabaseMana
 # -- outages ---------------------------------------------------------------
 
 
+def test_a_flush_of_several_batches_that_fails_leaves_no_thread_and_lands_whole_later(
+    make_engine: MakeEngine, make_db: Callable[..., DatabaseManager], outage: Outage,
+) -> None:
+    engine = make_engine(db=make_db(outage.url, **outage.busy_options()), debounce_delay=3600)
+    engine.db.ensure_schema()
+    engine.write_batch = 2  # each batch after the first is serialised while the one before commits
+    made = [UserSession() for _ in range(7)]
+    for n, session in enumerate(made):
+        session.update_form_data("form", "n", n)
+        engine.persist_session(session)
+
+    def serialising() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "st-session-guard-serialise"]
+
+    outage.start()
+    assert engine.flush_all() == 0
+    wait_until(lambda: serialising() == [], 10, "the serialising thread of the next batch to end")
+    outage.stop()
+
+    assert engine.flush_all() == len(made)
+    wait_until(lambda: serialising() == [], 10, "every serialising thread to end")
+    assert [field_value(engine.db, s.session_id, "form", "n") for s in made] == list(range(7))
+
+
 def test_a_database_outage_never_reaches_the_caller_and_pending_state_lands_after_it(
     make_engine: MakeEngine,
     make_db: Callable[..., DatabaseManager],
