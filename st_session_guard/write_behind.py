@@ -2,7 +2,8 @@
 
 One background thread writes each changed session ``debounce_delay`` seconds
 after its first unwritten change, all sessions due together in one
-transaction (``SessionStore.write``). A database that is down never raises into
+transaction (``SessionStore.write``). Sessions due within the next tenth of
+that delay join the write early (``GATHERED``). A database that is down never raises into
 the app: sessions stay pending and are retried with backoff. Process exit
 writes what is pending.
 
@@ -33,6 +34,14 @@ logger = logging.getLogger(__name__)
 
 WRITE_BATCH: Final = 1000
 """Sessions per write transaction: large enough to amortise, small enough to hold locks briefly."""
+
+GATHERED: Final = 0.1
+"""Sessions due within this fraction of ``debounce_delay`` join a write that is due now.
+
+Under load every session falls due at its own moment, so without it each
+transaction carried two or three sessions and its round trips cost more than
+the rows (bench/README.md, load). Early, never late: a session is still
+written within ``debounce_delay`` of its first unwritten change."""
 
 EXIT_FLUSH_TIMEOUT: Final = 10.0
 """Seconds process exit waits for pending sessions to be written."""
@@ -165,8 +174,9 @@ class WriteBehind:
                 self._wake.wait(earliest - now)
                 continue
             due: list[Pending] = []
+            gathered = now + self.debounce_delay * GATHERED
             for entry in self._pending.values():
-                if not entry.in_flight and entry.due <= now:
+                if not entry.in_flight and entry.due <= gathered:
                     entry.in_flight = True
                     due.append(entry)
                     if len(due) >= self.write_batch:

@@ -58,6 +58,24 @@ def test_a_thousand_changes_in_one_debounce_window_make_exactly_one_write(
     assert field_value(engine.db, session.session_id, "form", "field") == 999
 
 
+def test_a_session_due_within_a_tenth_of_the_window_joins_the_write_due_now(
+    make_engine: MakeEngine,
+) -> None:
+    engine = make_engine(debounce_delay=6.0)  # the write gathers what falls due in the next 0.6 s
+    first, second = UserSession(), UserSession()
+    first.update_form_data("form", "field", "first")
+    engine.persist_session(first)
+    started = time.monotonic()
+    time.sleep(0.15)  # the gap under test: one session falls due 0.15 s after the other
+    second.update_form_data("form", "field", "second")
+    engine.persist_session(second)
+    assert time.monotonic() - started < 0.6, "the second change came too late to test gathering"
+
+    wait_until(lambda: engine.pending_count == 0, timeout=30, what="the debounced write")
+    assert engine.writes == 1, "the session due 0.15 s later was written on its own"
+    assert field_value(engine.db, second.session_id, "form", "field") == "second"
+
+
 def test_changes_are_written_one_window_after_the_first_change_even_if_they_keep_coming(
     make_engine: MakeEngine,
 ) -> None:
