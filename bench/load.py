@@ -21,7 +21,9 @@ for the guarded app until every session's last value is stored, so the
 writes are counted. Edit to stored is timed by the database: a trigger
 logs each write of a session's row with ``clock_timestamp()``; an edit is
 stored when a write holds it or a later value of the same session (writes
-coalesce). That trigger costs the database a little on every write.
+coalesce). That trigger costs the database a little on every write. It
+also notes each write's transaction, so the script counts the sessions a
+write transaction carried: a count, which the machine's load moves little.
 
 Two cores are shared by the server, the clients, and PostgreSQL, so the
 script also prints how much of a core the server and the clients used:
@@ -57,11 +59,11 @@ PLAIN = BENCH_DIR / "apps" / "load_plain.py"
 CONNECTING_AT_ONCE = 25
 STREAMLIT_ENV = {"STREAMLIT_RUNNER_POST_SCRIPT_GC": "false"}
 STORED_LOG = """
-CREATE TABLE bench_stored (session_id TEXT, note TEXT, at DOUBLE PRECISION);
+CREATE TABLE bench_stored (session_id TEXT, note TEXT, at DOUBLE PRECISION, xact BIGINT);
 CREATE FUNCTION bench_log_write() RETURNS trigger AS $$
 BEGIN
     INSERT INTO bench_stored
-    SELECT NEW.session_id, change->>'v', extract(epoch FROM clock_timestamp())
+    SELECT NEW.session_id, change->>'v', extract(epoch FROM clock_timestamp()), txid_current()
     FROM json_array_elements(NEW.state->'changes') AS change
     WHERE change->'p'->>0 = 'forms' AND change->'p'->>1 = 'load' AND change->'p'->>2 = 'note';
     RETURN NEW;
@@ -100,6 +102,9 @@ class Round:
     stored: list[float]
     """Seconds from each edit sent to a write holding it (guarded only)."""
     never_stored: int
+    session_writes: int = 0
+    transactions: int = 0
+    """Session rows written, and the transactions that wrote them (guarded only)."""
 
     @property
     def edits(self) -> int:
@@ -165,6 +170,18 @@ def stored_writes(url: str) -> dict[str, list[tuple[int, float]]]:
     return writes
 
 
+def write_transactions(url: str) -> tuple[int, int]:
+    """(session rows written, transactions that wrote them), from the write log."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            rows, transactions = connection.execute(
+                text("SELECT count(*), count(DISTINCT xact) FROM bench_stored")).one()
+    finally:
+        engine.dispose()
+    return int(rows), int(transactions)
+
+
 def all_stored(url: str, sessions: list[Session]) -> bool:
     writes = stored_writes(url)
     return all(
@@ -204,17 +221,19 @@ def run_round(app: str, schemas: PostgresSchemas, count: int, seconds: float) ->
             sessions, opening, editing, server_cpu, client_cpu, machine_cpu = asyncio.run(
                 drive(server.url, count, seconds, pid))
             stored: list[float] = []
-            missing = 0
+            missing = writes = transactions = 0
             if app == "guarded":
                 drain = cpu_seconds(pid)
                 wait_until(lambda: all_stored(url, sessions), 120, "every last value stored", 0.5)
                 server_cpu += cpu_seconds(pid) - drain
                 stored, missing = edit_to_stored(sessions, stored_writes(url))
+                writes, transactions = write_transactions(url)
             if "Traceback" in server.log():
                 print(f"   !! the {app} server logged a traceback: {server.log_path}")
         finally:
             server.stop()
-    return Round(app, sessions, opening, editing, server_cpu, client_cpu, machine_cpu, stored, missing)
+    return Round(app, sessions, opening, editing, server_cpu, client_cpu, machine_cpu, stored, missing,
+                 writes, transactions)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -233,6 +252,9 @@ def describe(r: Round) -> str:
     if r.stored:
         line += (f"; edit to stored p50 {percentile(r.stored, 0.5) * 1e3:.0f} ms,"
                  f" p99 {percentile(r.stored, 0.99) * 1e3:.0f} ms")
+    if r.transactions:
+        line += (f"; {r.session_writes} session writes in {r.transactions} transactions"
+                 f" ({r.session_writes / r.transactions:.1f} a transaction)")
     if r.never_stored:
         line += f"; {r.never_stored} edits never stored"
     return line
@@ -281,6 +303,10 @@ def main() -> None:
             + (f", {missing} edits never stored" if missing else ""),
             f"edit to shown p99 {percentile(shown, 0.99) * 1e3:.0f} ms",
             "n/a", "report", None)
+    writes, transactions = sum(r.session_writes for r in guarded), sum(r.transactions for r in guarded)
+    verdict("sessions a write transaction carried (2 s debounce)",
+            f"{writes / max(1, transactions):.1f} ({writes} session writes in {transactions} transactions)",
+            "none", "n/a", "report", None)
 
 
 if __name__ == "__main__":
