@@ -32,7 +32,10 @@ def merge_verdict(ours_revision: int, ours_paths: Mapping[tuple[Any, ...], int],
     theirs_changes = theirs.get("changes", [])
     if ours_revision > theirs.get("revision", 0):
         for change in theirs_changes:  # a tie keeps ours, the newer session's
-            revision = ours_paths.get(_key(change["p"]))
+            try:  # a path of plain parts, as nearly all are: one hash, no call (a write's hot loop)
+                revision = ours_paths.get(tuple(change["p"]))
+            except TypeError:  # a list inside the path
+                revision = ours_paths.get(_key(change["p"]))
             if revision is None or revision < change["r"]:
                 return Verdict.MERGE
         return Verdict.OURS
