@@ -39,7 +39,7 @@ GATHERED: Final = 0.1
 """Sessions due within this fraction of ``debounce_delay`` join a write that is due now.
 
 Under load every session falls due at its own moment, so without it each
-transaction carried two or three sessions and its round trips cost more than
+transaction carried about five sessions and its round trips cost more than
 the rows (bench/README.md, load). Early, never late: a session is still
 written within ``debounce_delay`` of its first unwritten change."""
 
