@@ -1,7 +1,10 @@
 """Lists of session ids as one bound parameter, the way every store statement takes them.
 
-A JSON array through ``json_each`` on SQLite, an array on PostgreSQL: never a
-placeholder per id, which spares rendering and binding thousands of them.
+A JSON array, read by ``json_each`` on SQLite and ``json_array_elements_text``
+on PostgreSQL: never a placeholder per id, which spares rendering and binding
+thousands of them. An array parameter on PostgreSQL went through psycopg's
+text dumper, a regular expression per id (about a tenth of a merging write's
+time in one profile); the JSON text is made by orjson in one call.
 """
 
 from __future__ import annotations
@@ -15,14 +18,14 @@ from sqlalchemy import (
     Select,
     Table,
     Text,
-    any_,
     bindparam,
+    cast,
     delete,
     func,
     literal_column,
     select,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import JSON
 
 from . import jsontext
 from .database import DatabaseManager
@@ -46,12 +49,13 @@ class IdLists:
 
     def _listed_ids(self, column: ColumnElement[str]) -> ColumnElement[bool]:
         """``column IN <the list bound as "ids">``, the list being one parameter (``_ids_param``)."""
-        if self.db.dialect == "sqlite":
-            listed: Select[tuple[Any]] = select(literal_column("value")).select_from(
-                func.json_each(bindparam("ids", type_=Text))
-            )
-            return column.in_(listed)
-        return column == any_(bindparam("ids", type_=ARRAY(Text)))
+        ids = bindparam("ids", type_=Text)
+        listed: Select[tuple[Any]] = (
+            select(literal_column("value")).select_from(func.json_each(ids))
+            if self.db.dialect == "sqlite"
+            else select(func.json_array_elements_text(cast(ids, JSON)))
+        )
+        return column.in_(listed)
 
     def _ids_param(self, ids: Sequence[str]) -> dict[str, object]:
-        return {"ids": jsontext.dumps(list(ids)).decode() if self.db.dialect == "sqlite" else list(ids)}
+        return {"ids": jsontext.dumps(list(ids)).decode()}
