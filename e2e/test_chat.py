@@ -10,12 +10,12 @@ from playwright.sync_api import Page, expect
 
 from st_session_guard.testing import (
     StreamlitServer,
-    read_mirror,
     reload_and_wait,
     wait_for_run,
     wait_until,
 )
 
+from .chat_page import expect_conversation, mirrored_contents, send
 from .conftest import cookie_session_id, open_app, stored_value
 
 APP = Path(__file__).parents[1] / "examples" / "chat.py"
@@ -30,21 +30,9 @@ def app(streamlit_server: Callable[..., StreamlitServer], app_env: dict[str, str
 
 def say(page: Page, text: str) -> None:
     """Send a chat message and wait for the assistant's streamed reply to be shown."""
-    page.get_by_test_id("stChatInputTextArea").fill(text)
-    page.get_by_test_id("stChatInputTextArea").press("Enter")
+    send(page, text)
     expect(page.get_by_test_id("stChatMessage").filter(has_text=f'You said "{text}".')).to_have_count(1)
     wait_for_run(page)
-
-
-def expect_conversation(page: Page, *lines: str) -> None:
-    expect(page.get_by_test_id("stChatMessage")).to_have_count(len(lines))
-    for message, line in zip(page.get_by_test_id("stChatMessage").all(), lines, strict=True):
-        expect(message).to_contain_text(line)
-
-
-def mirrored_contents(page: Page) -> list[str]:
-    messages = ((read_mirror(page) or {}).get("storage") or {}).get("messages") or []
-    return [m["content"] for m in messages]
 
 
 def test_the_conversation_survives_a_refresh(stsg_page: Page, app: StreamlitServer) -> None:

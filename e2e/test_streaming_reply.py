@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from st_session_guard.testing import StreamlitServer, read_mirror, wait_until
+from st_session_guard.testing import StreamlitServer, wait_until
 
+from .chat_page import expect_conversation, mirrored_contents, send
 from .conftest import HeldGuard, guard_ready, open_app
 
 APP = Path(__file__).with_name("streaming_reply_app.py")
@@ -30,22 +31,6 @@ def gate(tmp_path: Path) -> Path:
 @pytest.fixture
 def app(streamlit_server: Callable[..., StreamlitServer], app_env: dict[str, str], gate: Path) -> StreamlitServer:
     return streamlit_server(APP, env={**app_env, "REPLY_GATE": str(gate)})
-
-
-def send(page: Page, text: str) -> None:
-    page.get_by_test_id("stChatInputTextArea").fill(text)
-    page.get_by_test_id("stChatInputTextArea").press("Enter")
-
-
-def expect_conversation(page: Page, *lines: str) -> None:
-    expect(page.get_by_test_id("stChatMessage")).to_have_count(len(lines))
-    for message, line in zip(page.get_by_test_id("stChatMessage").all(), lines, strict=True):
-        expect(message).to_contain_text(line)
-
-
-def mirrored_contents(page: Page) -> list[str]:
-    messages = ((read_mirror(page) or {}).get("storage") or {}).get("messages") or []
-    return [m["content"] for m in messages]
 
 
 def test_a_message_sent_before_the_guard_loaded_keeps_its_reply(
