@@ -114,6 +114,17 @@ def test_a_refresh_keeps_this_servers_newer_unwritten_edit_and_sends_the_tab_the
     assert stored is not None and (value(stored), value(stored, "y")) == ("x from A", "y from B")
 
 
+def assert_b_let_it_go(b: SessionPersistenceEngine, tab: Connection, session_id: str, how: str) -> None:
+    """B's tab leaves a session another server ``how`` (ended, deleted) by its next run, B never
+    writes its unwritten copy back, and the session's cookie opens a new one on B."""
+    wait_until(lambda: current_session(tab).session_id != session_id, what="B to drop it")
+    assert tab.ended == [session_id]
+    assert value(current_session(tab)) is None
+    assert b.flush_all() == 0, f"B kept its unwritten copy of the {how} session"
+    reload = _open_session(session_id, None, "home", signed=True)  # its cookie, on B
+    assert reload.session_id != session_id
+
+
 def test_a_session_ended_on_another_server_leaves_this_one_by_its_next_run(
     database_url: str, serve_as_b: Callable[[str], SessionPersistenceEngine],
     server_a: SessionPersistenceEngine,
@@ -122,13 +133,8 @@ def test_a_session_ended_on_another_server_leaves_this_one_by_its_next_run(
     on_a, tab, on_b = opened_on_b(server_a)
     on_b.update_form_data("f", "x", "typed on B")  # unwritten: must not bring it back
     assert server_a.expire_session(on_a.session_id)
-    wait_until(lambda: current_session(tab).session_id != on_a.session_id, what="B to drop it")
-    assert tab.ended == [on_a.session_id]
-    assert value(current_session(tab)) is None
+    assert_b_let_it_go(b, tab, on_a.session_id, "ended")
     assert b.recover_session(on_a.session_id) is None
-    assert b.flush_all() == 0, "B kept its unwritten copy of the ended session"
-    reload = _open_session(on_a.session_id, None, "home", signed=True)  # its cookie, on B
-    assert reload.session_id != on_a.session_id
 
 
 def test_a_session_another_servers_cleanup_deleted_leaves_this_one_by_its_next_run(
@@ -139,12 +145,7 @@ def test_a_session_another_servers_cleanup_deleted_leaves_this_one_by_its_next_r
     on_a, tab, on_b = opened_on_b(server_a)
     on_b.update_form_data("f", "x", "typed on B")  # unwritten: must not bring it back
     assert server_a.cleanup_inactive_sessions(inactive_days=0) == 1
-    wait_until(lambda: current_session(tab).session_id != on_a.session_id, what="B to drop it")
-    assert tab.ended == [on_a.session_id]
-    assert value(current_session(tab)) is None
-    assert b.flush_all() == 0, "B kept its unwritten copy of the deleted session"
-    reload = _open_session(on_a.session_id, None, "home", signed=True)  # its cookie, on B
-    assert reload.session_id != on_a.session_id
+    assert_b_let_it_go(b, tab, on_a.session_id, "deleted")
 
 
 @ON_POSTGRESQL
