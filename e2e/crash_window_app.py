@@ -1,4 +1,4 @@
-"""A text field and a selectbox, wrapped: the crash-window tests' app."""
+"""A text field, a selectbox and a password field, wrapped, and a plain button: the crash-window tests' app."""
 
 from __future__ import annotations
 
@@ -10,3 +10,5 @@ sg.bootstrap_session()
 st.title("Contact form")
 sg.text_input("Name", key="name", form_id="contact")
 sg.selectbox("Plan", ["free", "pro", "team"], key="plan", form_id="contact")
+sg.text_input("PIN", key="pin", form_id="contact", type="password")
+st.button("Check", key="check")  # a run that changes nothing

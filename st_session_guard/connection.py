@@ -38,6 +38,9 @@ class Connection:
     """Widget keys the app excludes: never persisted, never captured as drafts."""
     excluded: set[Path] = field(default_factory=set)
     """Form fields of excluded and password widgets: never taken from the browser."""
+    from_cookie: set[Path] = field(default_factory=set)
+    """Paths the first run took from the unsaved-changes cookie, before it knew which widgets
+    are password or excluded ones (``unsaved_cookie.take_back``)."""
     ended: list[str] = field(default_factory=list)
     """Ids this tab held that ended (newest last): sent on every run, so every frame deletes their
     mirror and never writes their cookie back; a follow message may still name one of them."""
@@ -57,6 +60,7 @@ class Connection:
             self.ended = [*self.ended, self.session_id][-MAX_ENDED:]
         self.session_id = session_id
         self.sent_revision = 0
+        self.from_cookie = set()
         self.refreshes_seen = 0
         self.cookie_due = True
         self.generation += 1

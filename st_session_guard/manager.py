@@ -6,6 +6,8 @@ Every script run of a tab goes through ``bootstrap_session()``:
    names the session; the live copy in this process or the database of
    record gives it back before any widget exists, so wrapped widgets paint
    their restored values on the first frame.
+   What the unsaved-changes cookie carries (changes the database may have
+   lost with a server that died) is merged then too (``unsaved_cookie``).
 2. A message the guard component sent since the last run (a mirror newer
    than the server, or drafts) is validated and merged.
 3. The guard is drawn with only the changes the tab has not seen yet.
@@ -30,6 +32,7 @@ from .long_lived import freeze_long_lived_objects
 from .notice_listener import listen_for
 from .session import UserSession
 from .session_persistence import SessionPersistenceEngine, get_persistence_engine
+from .unsaved_cookie import take_unsaved
 
 logger = logging.getLogger("st_session_guard")
 
@@ -136,6 +139,7 @@ def bootstrap_session(
         The tab's session; the same object on every run of the tab.
     """
     connection = get_connection()
+    first_run = connection is None
     if connection is None:
         if session_id:
             session = _open_session(session_id, user_id, default_page)
@@ -148,6 +152,8 @@ def bootstrap_session(
         session = current_session(connection)
         catch_up(connection, session)
     connection.excluded_keys = frozenset(exclude_keys)
+    if first_run:
+        take_unsaved(connection, session)
     if connection.cookie is not None and needs_refresh(connection.cookie, time.time()):
         connection.cookie_due = True  # the cookie slides with use, as the session's expiry does
     start_run(connection)

@@ -17,8 +17,8 @@ from typing import Final, Literal, Protocol
 
 from .openmetrics_text import CONTENT_TYPE, Family, counter, gauge, histogram, render
 
-RestoreSource = Literal["database", "browser", "drafts"]
-RESTORE_SOURCES: Final[tuple[RestoreSource, ...]] = ("database", "browser", "drafts")
+RestoreSource = Literal["database", "browser", "drafts", "cookie"]
+RESTORE_SOURCES: Final[tuple[RestoreSource, ...]] = ("database", "browser", "drafts", "cookie")
 WRITE_SECONDS_BOUNDS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Upper bounds, in seconds, of the write-latency histogram's buckets."""
 
@@ -79,7 +79,8 @@ def count_failed_write() -> None:
 
 
 def count_restore(source: RestoreSource) -> None:
-    """A session taken back from the database, or a tab's newer values from its mirror or drafts."""
+    """A session taken back from the database, or a tab's newer values from its mirror, drafts or
+    unsaved-changes cookie."""
     _restores[source].add()
 
 
@@ -119,7 +120,7 @@ def families() -> list[Family]:
         counter(f"{prefix}failed_writes", "Session-write transactions that failed (retried later).",
                 [((), _failed_writes.value)]),
         counter(f"{prefix}restores", "Sessions taken back from the database, and tabs' newer values "
-                "taken back from the browser mirror or from drafts.",
+                "taken back from the browser mirror, from drafts or from the unsaved-changes cookie.",
                 [((("source", source),), _restores[source].value) for source in RESTORE_SOURCES]),
         counter(f"{prefix}unfit_values_dropped", "Stored values not restored: the widget as "
                 "declared now cannot show them.", [((), _unfit_values.value)]),

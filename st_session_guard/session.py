@@ -91,6 +91,9 @@ class UserSession:
         self.user_id: str | None = user_id
         self.created_at: datetime = utcnow()
         self.revision: int = 0
+        self.stored_revision: int = 0
+        """Every path at or below it is in the database (or newer there): set when this process
+        reads the session from it or writes it, never from another server's notice."""
         self.roles: set[str] = set()
         self.permissions: set[str] = set()
         self.metrics = SessionMetrics(started_at=self.created_at, last_activity=self.created_at)

@@ -66,12 +66,15 @@ def rebuild(session_id: str, state: object) -> UserSession | None:
                        session_id[:8])
         return None
     try:
-        return UserSession.from_dict(state)
+        session = UserSession.from_dict(state)
     except UnsupportedSchema as error:
         logger.warning("st-session-guard: stored session %s… ignored: %s", session_id[:8], error)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
         logger.warning("st-session-guard: stored session %s… is damaged (%r); ignored",
                        session_id[:8], error)
+    else:
+        session.stored_revision = session.revision
+        return session
     return None
 
 

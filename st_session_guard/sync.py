@@ -22,6 +22,7 @@ from .protocol import (
 )
 from .reconcile import restore_from_browser
 from .session import UserSession
+from .unsaved_cookie import unsaved_spec
 
 logger = logging.getLogger("st_session_guard")
 
@@ -62,7 +63,10 @@ def receive(connection: Connection, session: UserSession) -> str | None:
 
 
 def send(connection: Connection, session: UserSession) -> None:
-    """Draw the guard with every change the tab has not been sent, the cookie and the bounds.
+    """Draw the guard with every change the tab has not been sent, the cookies and the bounds.
+
+    The guard keeps the changes above the session's ``stored_revision`` in the
+    unsaved-changes cookie (``unsaved_cookie``).
 
     The args are built to be what the browser takes (``read_args`` would return them
     unchanged), so only the parts that come from the app are checked, not the whole.
@@ -88,6 +92,7 @@ def send(connection: Connection, session: UserSession) -> None:
             "excluded": sorted(connection.excluded_keys),
             "ack": connection.last_seq or None,
             "ended": connection.ended,
+            "unsaved": unsaved_spec(session.stored_revision),
         }
     )
 

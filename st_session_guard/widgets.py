@@ -45,6 +45,7 @@ from .connection import Connection, get_connection, run_connection
 from .history import ABSENT
 from .manager import current_session
 from .session import JSON, FormState, Path, SessionFull, UserSession
+from .unsaved_cookie import take_back
 from .widget_kinds import KINDS, Kind
 
 logger = logging.getLogger("st_session_guard")
@@ -263,6 +264,8 @@ def _render(name: str, kind: Kind, form_id: str, kwargs: dict[str, Any]) -> Any:
     path: Path = ("forms", form_id, field)
     if kwargs.get("type") == "password" or key in connection.excluded_keys:
         connection.excluded.add(path)
+        if connection.from_cookie:
+            take_back(connection, current_session(connection), path)
         return widget(**kwargs)
 
     session = current_session(connection)

@@ -254,6 +254,12 @@ class WriteBehind:
             self._note_failure(None)
         else:
             self._note_success()
+        if ok:
+            written = {r.session_id: r.row["revision"] for r in live}
+            for entry, _ in taken:
+                revision = written.get(entry.session.session_id)
+                if revision is not None and revision > entry.session.stored_revision:
+                    entry.session.stored_revision = revision
         with self._lock:
             for entry, version in taken:
                 done = entry.settle(version, written=ok, from_flusher=from_flusher,

@@ -4,7 +4,9 @@ Waiting helpers come from the plugin."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import os
 import secrets
 import socket
@@ -348,3 +350,11 @@ def refused_session_writes(db: DatabaseManager) -> Iterator[None]:
         with db.engine.begin() as connection:
             for statement in _ACCEPT[db.dialect]:
                 connection.exec_driver_sql(statement)
+
+
+def unsaved_cookie_value(message: object, session_id: str) -> str:
+    """The unsaved-changes cookie's value for ``message`` (a restore message, or any JSON text
+    to try on the server), encoded as the guard encodes it (frontend/src/unsaved.ts)."""
+    text = message if isinstance(message, str) else json.dumps(message, ensure_ascii=False)
+    encoded = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    return f"{session_id}.{encoded}"

@@ -143,6 +143,7 @@ def test_each_args_vector_gets_its_verdict(case: dict[str, Any]) -> None:
         assert len(args["drafts"]) == case.get("drafts", len(args["drafts"]))
         assert (args["cookie"] is not None) == case.get("cookie", args["cookie"] is not None)
         assert len(args["ended"]) == case.get("ended", len(args["ended"]))
+        assert (args["unsaved"] is not None) == case.get("unsaved", args["unsaved"] is not None)
 
 
 @cases("records.json")

@@ -54,6 +54,7 @@ import {
   messageKey,
 } from "./revisions";
 import { trimUndo } from "./trim";
+import { unsavedSession, unsavedValue } from "./unsaved";
 
 export interface GuardDeps {
   /** Hands a message to Python; each one costs a rerun. */
@@ -169,6 +170,8 @@ export class Guard {
   /** Sessions that ended (logout, login, or ended elsewhere): never mirrored or named in the cookie again. */
   private readonly ended = new Set<string>();
   private cookieName: string | undefined;
+  /** The unsaved-changes cookie's name and lifetime, from the latest args that named it. */
+  private unsavedCookie: { name: string; maxAge: number } | undefined;
   private writing: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: GuardDeps) {
@@ -319,6 +322,7 @@ export class Guard {
       this.unnamed.clear();
       this.record = undefined;
     }
+    this.dropUnsaved(ids);
     if (announce) this.deps.announceEnded?.(ids);
     const db = await this.open();
     if (db === undefined || this.storage !== "on") return;
@@ -454,6 +458,7 @@ export class Guard {
       // What the server sent is on the page now: stored at once, never left to a timer.
       if (this.storage !== "off") void this.write("strict");
     }
+    this.keepUnsaved(next, args);
     for (const [cls, value] of this.unnamed) {
       const key = this.draftClasses.get(cls);
       if (key === undefined) continue;
@@ -496,6 +501,37 @@ export class Guard {
       this.decided = undefined;
       return decided?.session_id === this.record?.session_id ? decided : undefined;
     });
+  }
+
+  /**
+   * Keeps the record's changes the database may not hold yet in their cookie,
+   * or removes the cookie once the server says they are all stored. Whatever
+   * the mirror does: without IndexedDB the cookie still carries them.
+   */
+  private keepUnsaved(record: MirrorRecord, args: GuardArgs): void {
+    const unsaved = args.unsaved;
+    if (unsaved === null || args.cookie === null) return;
+    this.unsavedCookie = { name: unsaved.name, maxAge: args.cookie.max_age };
+    const value = unsavedValue(record, unsaved, args.limits) ?? "";
+    const current = this.deps.getCookie(unsaved.name);
+    if (value === "" && (current === undefined || unsavedSession(current) !== record.session_id)) return;
+    if (value === current) return;
+    this.writeUnsaved(value);
+  }
+
+  /** Removes the unsaved-changes cookie if it belongs to one of `ids`. */
+  private dropUnsaved(ids: readonly string[]): void {
+    const name = this.unsavedCookie?.name;
+    const current = name === undefined ? undefined : this.deps.getCookie(name);
+    if (current !== undefined && ids.includes(unsavedSession(current))) this.writeUnsaved("");
+  }
+
+  /** Writes the unsaved-changes cookie; the empty value removes it. */
+  private writeUnsaved(value: string): void {
+    const cookie = this.unsavedCookie;
+    if (cookie === undefined) return;
+    const line = cookieLine({ name: cookie.name, value, max_age: value === "" ? 0 : cookie.maxAge }, this.deps.secure);
+    if (line !== undefined) this.deps.setCookie(line);
   }
 
   /** Switches to a session: its stored record (if valid) and drafts become the mirror. */

@@ -46,6 +46,16 @@ export interface CookieArgs {
   max_age: number;
 }
 
+/** Where to keep the changes the database may not hold yet (Python's protocol.UnsavedSpec). */
+export interface UnsavedArgs {
+  /** The cookie's name. */
+  name: string;
+  /** Every path at or below this revision is in the database, as far as the server knows. */
+  stored: number;
+  /** The longest cookie value to write; what does not fit stays in the mirror only. */
+  max_chars: number;
+}
+
 /** The bounds the server enforces, sent in every render's args (Python's protocol.Limits). */
 export interface Limits {
   max_bytes: number;
@@ -71,6 +81,7 @@ export interface GuardArgs {
   ack: number | null;
   /** Ids this tab held that ended: their mirror, drafts and cookie are never written again. */
   ended: string[];
+  unsaved: UnsavedArgs | null;
 }
 
 /** Uncommitted typing in a wrapped widget, as sent back to Python. */
@@ -255,6 +266,16 @@ function isLimits(value: unknown): value is Limits {
   return keys.every((key) => isRevision(value[key]));
 }
 
+function isUnsavedArgs(value: unknown): value is UnsavedArgs {
+  return (
+    isObject(value) &&
+    typeof value.name === "string" &&
+    value.name !== "" &&
+    isRevision(value.stored) &&
+    isRevision(value.max_chars)
+  );
+}
+
 function isCookieArgs(value: unknown): value is CookieArgs {
   return (
     isObject(value) &&
@@ -293,6 +314,7 @@ export function parseArgs(raw: unknown): GuardArgs | undefined {
     ended: Array.isArray(raw.ended)
       ? raw.ended.filter((id): id is string => typeof id === "string" && id !== "" && id.length <= limits.max_name)
       : [],
+    unsaved: isUnsavedArgs(raw.unsaved) ? { name: raw.unsaved.name, stored: raw.unsaved.stored, max_chars: raw.unsaved.max_chars } : null,
   };
 }
 

@@ -30,6 +30,7 @@ function args(over: Partial<GuardArgs> = {}): GuardArgs {
     excluded: [],
     ack: null,
     ended: [],
+    unsaved: null,
     ...over,
   };
 }
@@ -576,6 +577,7 @@ describe("render args and cookies", () => {
       excluded: [],
       ack: null,
       ended: [],
+      unsaved: null,
     });
   });
 

@@ -81,6 +81,7 @@ describe("the shared protocol vectors", () => {
       if (c.drafts !== undefined) expect(Object.keys(args.drafts).length).toBe(c.drafts);
       if (c.cookie !== undefined) expect(args.cookie !== null).toBe(c.cookie);
       if (c.ended !== undefined) expect(args.ended.length).toBe(c.ended);
+      if (c.unsaved !== undefined) expect(args.unsaved !== null).toBe(c.unsaved);
     }
   });
 

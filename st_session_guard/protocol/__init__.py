@@ -41,6 +41,7 @@ from .messages import (
     RestoreMessage,
     ResyncMessage,
     TooLarge,
+    UnsavedSpec,
     limits_args,
 )
 from .migration import (
@@ -74,6 +75,7 @@ __all__ = [
     "RestoreMessage",
     "ResyncMessage",
     "TooLarge",
+    "UnsavedSpec",
     "check_bounds",
     "is_finite_json",
     "is_revision",

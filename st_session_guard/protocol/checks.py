@@ -31,6 +31,7 @@ from .messages import (
     RestoreMessage,
     ResyncMessage,
     TooLarge,
+    UnsavedSpec,
     limits_args,
 )
 
@@ -324,7 +325,17 @@ def read_args(raw: object) -> GuardArgs | None:
         "excluded": [key for key in excluded if isinstance(key, str)] if isinstance(excluded, list) else [],
         "ack": ack if is_revision(ack) else None,
         "ended": _read_ids(raw.get("ended"), limits),
+        "unsaved": _read_unsaved(raw.get("unsaved")),
     }
+
+
+def _read_unsaved(raw: object) -> UnsavedSpec | None:
+    if not isinstance(raw, Mapping):
+        return None
+    name, stored, max_chars = raw.get("name"), raw.get("stored"), raw.get("max_chars")
+    if isinstance(name, str) and name != "" and is_revision(stored) and is_revision(max_chars):
+        return {"name": name, "stored": stored, "max_chars": max_chars}
+    return None
 
 
 def _read_ids(raw: object, limits: Limits) -> list[str]:

@@ -78,6 +78,17 @@ class CookieSpec(TypedDict):
     max_age: int
 
 
+class UnsavedSpec(TypedDict):
+    """Where the browser keeps the changes the database may not hold yet (docs/protocol.md)."""
+
+    name: str
+    """The cookie's name."""
+    stored: int
+    """Every path at or below this revision is in the database, as far as this server knows."""
+    max_chars: int
+    """The longest cookie value the browser may write; what does not fit stays in the mirror only."""
+
+
 class GuardArgs(TypedDict):
     v: int
     session_id: str
@@ -91,6 +102,7 @@ class GuardArgs(TypedDict):
     ack: int | None
     ended: list[str]
     """Ids this tab's browser must forget: their mirror, drafts and cookie are never written again."""
+    unsaved: UnsavedSpec | None
 
 
 class DraftOut(TypedDict):
