@@ -170,7 +170,7 @@ export class Guard {
   /** Sessions that ended (logout, login, or ended elsewhere): never mirrored or named in the cookie again. */
   private readonly ended = new Set<string>();
   private cookieName: string | undefined;
-  /** The unsaved-changes cookie's name and lifetime, from the latest args that named it. */
+  /** The unsaved-changes cookie's name and lifetime, from the latest args that name it. */
   private unsavedCookie: { name: string; maxAge: number } | undefined;
   private writing: Promise<void> = Promise.resolve();
 
@@ -235,6 +235,9 @@ export class Guard {
     this.limits = args.limits;
     const stale = this.ended.has(args.session_id);
     const follow = stale ? undefined : this.jarToFollow(args);
+    if (args.unsaved !== null && args.cookie !== null) {
+      this.unsavedCookie = { name: args.unsaved.name, maxAge: args.cookie.max_age };
+    }
     if (args.cookie !== null && !stale && follow === undefined) {
       this.cookieName = args.cookie.name;
       const line = cookieLine(args.cookie, this.deps.secure);
@@ -509,14 +512,10 @@ export class Guard {
    * the mirror does: without IndexedDB the cookie still carries them.
    */
   private keepUnsaved(record: MirrorRecord, args: GuardArgs): void {
-    const unsaved = args.unsaved;
-    if (unsaved === null || args.cookie === null) return;
-    this.unsavedCookie = { name: unsaved.name, maxAge: args.cookie.max_age };
-    const value = unsavedValue(record, unsaved, args.limits) ?? "";
-    const current = this.deps.getCookie(unsaved.name);
-    if (value === "" && (current === undefined || unsavedSession(current) !== record.session_id)) return;
-    if (value === current) return;
-    this.writeUnsaved(value);
+    if (args.unsaved === null || args.cookie === null) return;
+    const value = unsavedValue(record, args.unsaved, args.limits) ?? "";
+    // One left by a session this browser has left behind goes too: nothing reads it.
+    if (value !== (this.deps.getCookie(args.unsaved.name) ?? "")) this.writeUnsaved(value);
   }
 
   /** Removes the unsaved-changes cookie if it belongs to one of `ids`. */

@@ -106,6 +106,20 @@ describe("the unsaved-changes cookie", () => {
     expect(h.jar.has(UNSAVED)).toBe(false);
   });
 
+  it("is removed when its session ends though this tab never wrote it", async () => {
+    const h = tab();
+    h.jar.set(UNSAVED, "x.left-by-another-tab");
+    await h.guard.render(args({ session_id: NEXT, ended: ["x"], cookie: cookie(NEXT), changes: [], unsaved: unsaved(0) }));
+    expect(h.jar.has(UNSAVED)).toBe(false);
+  });
+
+  it("is removed when it names a session the browser has left, once this tab has nothing unsaved", async () => {
+    const h = tab();
+    h.jar.set(UNSAVED, `${NEXT}.left-behind`);
+    await h.guard.render(args({ unsaved: unsaved(150) }));
+    expect(h.jar.has(UNSAVED)).toBe(false);
+  });
+
   it("is kept without IndexedDB: it does not need the mirror", async () => {
     const h = tab({ openDatabase: () => Promise.reject(new Error("no IndexedDB here")) });
     await h.guard.render(args());
