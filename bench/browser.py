@@ -28,10 +28,11 @@ sys.path.insert(0, str(BENCH_DIR / "apps"))
 from form_spec import FORM, SHAPE, SHAPES, Widget, defaults
 
 from st_session_guard.persistence import SessionPersistenceEngine
-from st_session_guard.protocol import SCHEMA_VERSION
+from st_session_guard.protocol import PROTOCOL_VERSION, SCHEMA_VERSION
 from st_session_guard.session import UserSession
 from st_session_guard.signing import sign_session_id
 from st_session_guard.testing import StreamlitServer, launch_chromium, wait_for_run
+from tests.support import unsaved_cookie_value
 
 APPS = BENCH_DIR / "apps"
 
@@ -145,6 +146,16 @@ def store_session(database_url: str, values: Mapping[str, Any]) -> UserSession:
 
 def session_cookie(server: StreamlitServer, session_id: str) -> dict[str, Any]:
     return {"name": "stsg", "value": sign_session_id(session_id, SECRET), "url": server.url}
+
+
+def unsaved_cookie(server: StreamlitServer, newer: UserSession, stored_revision: int) -> dict[str, Any]:
+    """The unsaved-changes cookie the guard keeps for ``newer`` while the database holds it only
+    up to ``stored_revision`` (as e2e/test_crash_window.py sees the guard write it)."""
+    message = {"v": PROTOCOL_VERSION, "seq": 1, "type": "restore", "session_id": newer.session_id,
+               "revision": newer.revision, "drafts": [],
+               "changes": [change.to_json() for change in newer.changes_since(stored_revision)]}
+    return {"name": "stsg_unsaved", "value": unsaved_cookie_value(message, newer.session_id),
+            "url": server.url}
 
 
 def mirror_record(session: UserSession) -> dict[str, Any]:
