@@ -179,12 +179,16 @@ def test_tabs_on_two_servers_behind_nginx_keep_every_committed_edit(
 def test_a_server_killed_mid_session_loses_nothing_a_reload_on_the_other_restores(
     stsg_browser: Browser, balance: Balance
 ) -> None:
+    """The unsaved changes come back through nginx in their cookie, near its full size, which
+    leaves room in nginx's default header buffers (8 KB a line) for the app's own cookies."""
     # A debounce far longer than the test: server A dies before it writes anything.
     balancer, servers = balance(60)
     context = stsg_browser.new_context()
     page = open_on(context, balancer.url, "A")
+    bio = "Admiral of the fleet. " * 110  # 2,420 characters
     commit(page, "name", "Grace")
-    commit(page, "bio", "Admiral")
+    commit(page, "bio", bio)
+    wait_until(lambda: len(unsaved_cookie(context)) > 3_000, 30, "the unsaved-changes cookie")
 
     servers["A"].stop(kill=True)
     page.reload()
@@ -192,8 +196,12 @@ def test_a_server_killed_mid_session_loses_nothing_a_reload_on_the_other_restore
 
     expect(page.locator("strong").first).to_have_text("B")
     expect(page.locator(".st-key-name input")).to_have_value("Grace")
-    expect(page.locator(".st-key-bio textarea")).to_have_value("Admiral")
+    expect(page.locator(".st-key-bio textarea")).to_have_value(bio)
     context.close()
+
+
+def unsaved_cookie(context: BrowserContext) -> str:
+    return next((c["value"] for c in context.cookies() if c["name"] == "stsg_unsaved"), "")
 
 
 def shown_session(page: Page) -> str:
