@@ -27,10 +27,10 @@ function base64url(text: string): string {
 /**
  * The cookie value for `record`: `<session id>.<base64url of a restore
  * message>` holding its changes above `unsaved.stored` that fit in
- * `unsaved.max_chars`: what the page shows before undo snapshots, the newest
- * first. What does not fit is still in the
- * mirror, which restores it the slower way. Undefined when nothing is unsaved
- * (or nothing fits): then no cookie should be kept.
+ * `unsaved.max_chars`, what the page shows before undo snapshots, the newest
+ * first. What does not fit is still in the mirror, which restores it the
+ * slower way. Undefined when nothing is unsaved (or nothing fits): then no
+ * cookie should be kept.
  */
 export function unsavedValue(record: MirrorRecord, unsaved: UnsavedArgs, limits: Limits): string | undefined {
   if (!SESSION_ID.test(record.session_id)) return undefined;
