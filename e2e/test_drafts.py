@@ -13,10 +13,11 @@ from st_session_guard.testing import (
     guard_frame,
     read_mirror,
     reload_and_wait,
+    wait_for_run,
     wait_until,
 )
 
-from .conftest import commit_text, open_app, shared_app, widget
+from .conftest import HeldGuard, commit_text, open_app, shared_app, widget
 
 APP = Path(__file__).with_name("drafts_app.py")
 app = shared_app(APP)
@@ -55,6 +56,24 @@ def test_uncommitted_typing_is_shown_again_after_a_reload(
     expect(widget(page, key).locator(tag)).to_have_value(typed)
     page.get_by_test_id("stExpander").click()
     expect(page.get_by_test_id("stExpander")).to_contain_text(f'"{key}":')
+    wait_until(lambda: stored_drafts(page) == {}, 15, "the draft to be dropped once committed")
+
+
+def test_a_draft_is_on_the_first_frame_after_a_reload(stsg_page: Page, app: StreamlitServer) -> None:
+    """The guard's frame is held on the reload, so its mirror cannot bring the draft back: the
+    unsaved-changes cookie carries it to the first run, which commits it before any widget."""
+    page = stsg_page
+    open_app(page, app)
+    page.locator(".st-key-name input").press_sequentially("Typed, never committed")
+    wait_until(lambda: stored_drafts(page) == {"name": "Typed, never committed"}, 15, "the draft")
+
+    guard = HeldGuard(page)
+    page.reload(wait_until="commit")
+    wait_for_run(page)
+    expect(widget(page, "name").locator("input")).to_have_value("Typed, never committed")
+    page.get_by_test_id("stExpander").click()
+    expect(page.get_by_test_id("stExpander")).to_contain_text('"name":"Typed, never committed"')
+    guard.release()
     wait_until(lambda: stored_drafts(page) == {}, 15, "the draft to be dropped once committed")
 
 

@@ -67,6 +67,11 @@ def apply_changes(
     return outcome
 
 
+def draft_paths_of(session: UserSession) -> dict[str, Path]:
+    """Widget key -> the form field of each wrapped widget the session named for drafts."""
+    return {key: ("forms", *at) for key, at in session.draft_widgets.items()}
+
+
 def restore_from_browser(
     session: UserSession,
     message: RestoreMessage,
@@ -79,7 +84,7 @@ def restore_from_browser(
         process_metrics.count_restore("browser")
     drafts_taken = False
     for draft in message["drafts"]:
-        change = _draft_as_change(session, draft, draft_paths)
+        change = draft_as_change(session, draft, draft_paths)
         if change is None:
             merged.dropped += 1
             continue
@@ -93,7 +98,7 @@ def restore_from_browser(
     return merged
 
 
-def _draft_as_change(session: UserSession, draft: DraftOut, draft_paths: Mapping[str, Path]) -> Change | None:
+def draft_as_change(session: UserSession, draft: DraftOut, draft_paths: Mapping[str, Path]) -> Change | None:
     """Typing not yet committed, as a change at the server's next revision.
 
     Only if its field has not changed since the draft was typed over it

@@ -20,7 +20,7 @@ from .protocol import (
     read_message,
     sendable_changes,
 )
-from .reconcile import restore_from_browser
+from .reconcile import draft_paths_of, restore_from_browser
 from .session import UserSession
 from .unsaved_cookie import unsaved_spec
 
@@ -54,8 +54,7 @@ def receive(connection: Connection, session: UserSession) -> str | None:
     if message["type"] == "resync":
         connection.sent_revision = message["revision"]
         return None
-    draft_paths = {key: ("forms", *at) for key, at in session.draft_widgets.items()}
-    outcome = restore_from_browser(session, message, draft_paths, connection.excluded)
+    outcome = restore_from_browser(session, message, draft_paths_of(session), connection.excluded)
     if outcome.oldest is not None:
         connection.sent_revision = min(connection.sent_revision, outcome.oldest - 1)
         logger.info("st-session-guard: took %d newer values from the browser", outcome.applied)

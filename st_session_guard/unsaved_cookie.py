@@ -6,8 +6,9 @@ browser mirror gives them back through the guard: a frame load and a rerun
 after the first paint, so the page shows the older values first
 (docs/performance.md). The guard therefore also keeps those changes, and
 only those, in a cookie of their own while the server says they are not
-stored (``UnsavedSpec``). The next page load's request carries it, so the
-first script run takes them and the first frame shows the newest values.
+stored (``UnsavedSpec``), with the typing not yet committed (drafts). The
+next page load's request carries it, so the first script run takes them and
+the first frame shows the newest values.
 
 The cookie is browser input like any guard message. Its value is
 ``<session id>.<base64url of a restore message>``; it counts only for the
@@ -34,7 +35,7 @@ from . import process_metrics
 from .config import configured_limits, settings
 from .connection import Connection
 from .protocol import Limits, Path, RestoreMessage, UnsavedSpec, read_message
-from .reconcile import apply_changes, as_change
+from .reconcile import apply_changes, as_change, draft_as_change, draft_paths_of
 from .session import Change, UserSession, next_revision
 
 logger = logging.getLogger("st_session_guard")
@@ -93,7 +94,8 @@ def take_unsaved(connection: Connection, session: UserSession) -> None:
 
 
 def merge_unsaved(connection: Connection, session: UserSession, value: str) -> None:
-    """Merge a cookie value into ``session``, each path newest revision first; note what it took."""
+    """Merge a cookie value into ``session``: each path newest revision first, then typing not
+    yet committed over its field as it still is (``reconcile.draft_as_change``); note what it took."""
     message = read_unsaved(value, session.session_id, configured_limits())
     if message is None:
         return
@@ -102,6 +104,11 @@ def merge_unsaved(connection: Connection, session: UserSession, value: str) -> N
         applied = as_change(change)
         if apply_changes(session, [applied], connection.excluded).applied:
             taken.add(applied.path)
+    draft_paths = draft_paths_of(session)
+    for draft in message["drafts"]:  # after the changes: a draft counts only over its field as it is
+        typed = draft_as_change(session, draft, draft_paths)
+        if typed is not None and apply_changes(session, [typed], connection.excluded).applied:
+            taken.add(typed.path)
     if taken:
         connection.from_cookie = taken
         process_metrics.count_restore("cookie")

@@ -39,7 +39,7 @@ from st_session_guard.manager import catch_up, refresh
 from st_session_guard.models import TABLES
 from st_session_guard.persistence import SessionPersistenceEngine
 from st_session_guard.protocol import Limits, read_message
-from st_session_guard.reconcile import restore_from_browser
+from st_session_guard.reconcile import draft_paths_of, restore_from_browser
 from st_session_guard.session import UserSession, new_session_id
 
 FIELDS = ("a", "b", "c")
@@ -201,7 +201,7 @@ class SessionModel(RuleBasedStateMachine):
         message = read_message(raw, session.session_id, tab.last_seq, LIMITS)
         assert message is not None and message["type"] == "restore", "a well-formed restore was refused"
         tab.last_seq = message["seq"]
-        draft_paths = {key: ("forms", *at) for key, at in session.draft_widgets.items()}
+        draft_paths = draft_paths_of(session)
         before = {d["key"]: session.path_revision(draft_paths[d["key"]]) for d in drafts}
         outcome = restore_from_browser(session, message, draft_paths, ())
         for draft in drafts:

@@ -139,3 +139,23 @@ def test_nothing_is_counted_when_the_cookie_brings_nothing_newer() -> None:
     merge_unsaved(Connection(SID), session, written(restore(changes=[{"p": NAME, "v": "Ada", "r": 1}])))
     assert session.get_form_state("contact").stored == {"name": "Grace"}
     assert restores_from_cookies() == before
+
+
+def test_typing_not_yet_committed_is_taken_over_its_field_as_it_still_is() -> None:
+    """As a draft from the guard is: at the server's next revision, and only over the revision it
+    was typed over, so typing never beats a value committed since."""
+    session = UserSession(None, SID)
+    session.register_draft_widget("name_w", "contact", "name")
+    session.register_draft_widget("bio_w", "contact", "bio")
+    session.update_form_data("contact", "bio", "Committed since")
+    base = session.path_revision(("forms", "contact", "name"))
+    connection = Connection(SID)
+    drafts = [{"key": "name_w", "value": "Ada Lov", "base": base},
+              {"key": "bio_w", "value": "Typed before", "base": 0},
+              {"key": "unknown_w", "value": "x", "base": 0}]
+
+    merge_unsaved(connection, session, written(restore(changes=[], drafts=drafts)))
+
+    assert session.get_form_state("contact").stored == {"name": "Ada Lov", "bio": "Committed since"}
+    assert session.path_revision(("forms", "contact", "name")) > base
+    assert connection.from_cookie == {("forms", "contact", "name")}

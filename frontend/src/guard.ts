@@ -42,6 +42,7 @@ import {
   type GuardMessage,
   type Limits,
   type MirrorRecord,
+  type UnsavedArgs,
 } from "./protocol";
 import {
   applyArgs,
@@ -172,11 +173,16 @@ export class Guard {
   private cookieName: string | undefined;
   /** The unsaved-changes cookie's name and lifetime, from the latest args that name it. */
   private unsavedCookie: { name: string; maxAge: number } | undefined;
+  /** What the unsaved-changes cookie of the current session is kept from, between renders. */
+  private unsavedArgs: { unsaved: UnsavedArgs; limits: Limits } | undefined;
   private writing: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: GuardDeps) {
     this.writes = debounce(
-      () => this.write("relaxed"),
+      () => {
+        this.keepUnsaved();
+        return this.write("relaxed");
+      },
       () => this.limits?.debounce_ms ?? 0,
     );
   }
@@ -413,6 +419,7 @@ export class Guard {
   flush(): Promise<void> {
     if (!this.writes.pending) return this.writing;
     this.writes.cancel();
+    this.keepUnsaved();
     return this.write("strict");
   }
 
@@ -461,7 +468,8 @@ export class Guard {
       // What the server sent is on the page now: stored at once, never left to a timer.
       if (this.storage !== "off") void this.write("strict");
     }
-    this.keepUnsaved(next, args);
+    this.unsavedArgs = args.unsaved === null || args.cookie === null ? undefined : { unsaved: args.unsaved, limits: args.limits };
+    this.keepUnsaved();
     for (const [cls, value] of this.unnamed) {
       const key = this.draftClasses.get(cls);
       if (key === undefined) continue;
@@ -507,15 +515,19 @@ export class Guard {
   }
 
   /**
-   * Keeps the record's changes the database may not hold yet in their cookie,
-   * or removes the cookie once the server says they are all stored. Whatever
-   * the mirror does: without IndexedDB the cookie still carries them.
+   * Keeps the record's changes the database may not hold yet, and the live
+   * drafts, in their cookie, or removes it once nothing is unsaved. After
+   * each render and each pause in typing. Whatever the mirror does: without
+   * IndexedDB the cookie still carries the changes.
    */
-  private keepUnsaved(record: MirrorRecord, args: GuardArgs): void {
-    if (args.unsaved === null || args.cookie === null) return;
-    const value = unsavedValue(record, args.unsaved, args.limits) ?? "";
+  private keepUnsaved(): void {
+    const record = this.record;
+    const from = this.unsavedArgs;
+    if (record === undefined || from === undefined) return;
+    const drafts = liveDrafts(this.drafts.values(), this.draftPaths, record);
+    const value = unsavedValue(record, from.unsaved, from.limits, drafts) ?? "";
     // One left by a session this browser has left behind goes too: nothing reads it.
-    if (value !== (this.deps.getCookie(args.unsaved.name) ?? "")) this.writeUnsaved(value);
+    if (value !== (this.deps.getCookie(from.unsaved.name) ?? "")) this.writeUnsaved(value);
   }
 
   /** Removes the unsaved-changes cookie if it belongs to one of `ids`. */

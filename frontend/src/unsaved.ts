@@ -6,6 +6,7 @@
 import {
   PROTOCOL_VERSION,
   type Change,
+  type DraftOut,
   type Limits,
   type MirrorRecord,
   type RestoreMessage,
@@ -26,16 +27,21 @@ function base64url(text: string): string {
 
 /**
  * The cookie value for `record`: `<session id>.<base64url of a restore
- * message>` holding its changes above `unsaved.stored` that fit in
- * `unsaved.max_chars`, what the page shows before undo snapshots, the newest
- * first. What does not fit is still in the mirror, which restores it the
- * slower way. Undefined when nothing is unsaved (or nothing fits): then no
- * cookie should be kept.
+ * message>` holding its changes above `unsaved.stored` and the live
+ * `drafts` that fit in `unsaved.max_chars`: the values the page shows, then
+ * drafts, then undo snapshots, the newest first within each. What does not
+ * fit is still in the mirror, which restores it the slower way. Undefined
+ * when nothing is unsaved (or nothing fits): then no cookie should be kept.
  */
-export function unsavedValue(record: MirrorRecord, unsaved: UnsavedArgs, limits: Limits): string | undefined {
+export function unsavedValue(
+  record: MirrorRecord,
+  unsaved: UnsavedArgs,
+  limits: Limits,
+  drafts: readonly DraftOut[] = [],
+): string | undefined {
   if (!SESSION_ID.test(record.session_id)) return undefined;
   const changes = newerChanges(record, unsaved.stored);
-  if (changes.length === 0) return undefined;
+  if (changes.length === 0 && drafts.length === 0) return undefined;
   const envelope: RestoreMessage = {
     v: PROTOCOL_VERSION,
     seq: 1,
@@ -45,23 +51,21 @@ export function unsavedValue(record: MirrorRecord, unsaved: UnsavedArgs, limits:
     changes: [],
     drafts: [],
   };
-  // base64 turns every 3 bytes into 4 characters; each change adds its JSON and a comma.
-  const budget = 3 * Math.floor(unsaved.max_chars / 4) - encoder.encode(JSON.stringify(envelope)).length;
-  // What the page shows first, undo snapshots last; within each, the newest first.
+  // base64 turns every 3 bytes into 4 characters; each entry adds its JSON and a comma.
+  let room = 3 * Math.floor(unsaved.max_chars / 4) - encoder.encode(JSON.stringify(envelope)).length;
+  const fits = (entry: Change | DraftOut): boolean => {
+    const size = encoder.encode(JSON.stringify(entry)).length + 1;
+    if (size > room) return false;
+    room -= size;
+    return true;
+  };
   const newest = [...changes].reverse();
-  const ranked = [...newest.filter((c) => c.p[0] !== "snapshots"), ...newest.filter((c) => c.p[0] === "snapshots")];
-  const kept: Change[] = [];
-  let used = 0;
-  for (const change of ranked) {
-    if (kept.length >= limits.max_changes) break;
-    const size = encoder.encode(JSON.stringify(change)).length + 1;
-    if (used + size > budget) continue;
-    kept.push(change);
-    used += size;
-  }
-  if (kept.length === 0) return undefined;
-  kept.sort((a, b) => a.r - b.r);
-  const encoded = base64url(JSON.stringify({ ...envelope, changes: kept }));
+  const shown = newest.filter((c) => c.p[0] !== "snapshots" && fits(c)).slice(0, limits.max_changes);
+  const typed = drafts.filter(fits).slice(0, limits.max_drafts);
+  const snapshots = newest.filter((c) => c.p[0] === "snapshots" && fits(c)).slice(0, limits.max_changes - shown.length);
+  if (shown.length + typed.length + snapshots.length === 0) return undefined;
+  const kept = [...shown, ...snapshots].sort((a, b) => a.r - b.r);
+  const encoded = base64url(JSON.stringify({ ...envelope, changes: kept, drafts: typed }));
   return encoded.length <= unsaved.max_chars ? `${record.session_id}.${encoded}` : undefined;
 }
 

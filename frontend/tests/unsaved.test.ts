@@ -126,6 +126,19 @@ describe("the unsaved-changes cookie", () => {
     expect(carried(h.jar.get(UNSAVED)).changes).toEqual([{ p: EMAIL, v: "ada@example.org", r: 150 }]);
   });
 
+  it("carries typing not yet committed, after a pause in it, and drops it once committed", async () => {
+    const h = tab();
+    await h.guard.render(args({ drafts: { name_w: ["contact", "name"] }, unsaved: unsaved(150) }));
+    expect(h.jar.has(UNSAVED)).toBe(false);
+    h.guard.capture("name_w", "Ada Lov");
+    await h.guard.flush();
+    expect(carried(h.jar.get(UNSAVED)).drafts).toEqual([{ key: "name_w", value: "Ada Lov", base: 100 }]);
+    await h.guard.render(
+      args({ base: 150, revision: 200, changes: [{ p: NAME, v: "Ada Lovelace", r: 200 }], drafts: { name_w: ["contact", "name"] }, unsaved: unsaved(200) }),
+    );
+    expect(h.jar.has(UNSAVED)).toBe(false);
+  });
+
   it("is not written when the server does not name it", async () => {
     const h = tab();
     await h.guard.render(args({ unsaved: null }));
@@ -149,6 +162,14 @@ describe("unsavedValue", () => {
     const snapshot = { p: ["snapshots", "contact", "1"] as const, v: { n: 1, v: "x".repeat(200) }, r: 300 };
     const value = unsavedValue(record([{ p: NAME, v: "y".repeat(100), r: 200 }, snapshot]), unsaved(100, 600), LIMITS);
     expect(carried(value).changes.map((c) => c.r)).toEqual([200]);
+  });
+
+  it("gives drafts the room before undo snapshots, after the values the page shows", () => {
+    const snapshot = { p: ["snapshots", "contact", "1"] as const, v: { n: 1, v: "x".repeat(150) }, r: 300 };
+    const draft = { key: "name_w", value: "d".repeat(150), base: 200 };
+    const value = unsavedValue(record([{ p: NAME, v: "y".repeat(60), r: 200 }, snapshot]), unsaved(100, 800), LIMITS, [draft]);
+    expect(carried(value).changes.map((c) => c.r)).toEqual([200]);
+    expect(carried(value).drafts).toEqual([draft]);
   });
 
   it("carries a deletion above the stored revision as a tombstone", () => {
