@@ -29,6 +29,12 @@ def cookie_session(page: Page) -> str:
     return tokens[0].split(".")[0] if tokens else ""
 
 
+def unsaved_cookie_session(page: Page) -> str:
+    """The session the unsaved-changes cookie belongs to; "" with no such cookie."""
+    values = [c["value"] for c in page.context.cookies() if c["name"] == "stsg_unsaved"]
+    return values[0].split(".")[0] if values else ""
+
+
 def edit(page: Page, key: str, value: str) -> None:
     """Commit a profile field from the tab in front (a background tab's frames are throttled)."""
     page.bring_to_front()
@@ -88,12 +94,14 @@ def test_logout_shows_defaults_keeps_nothing_and_replaces_the_cookie(
     widget(page, "name").locator("input").fill("Ada Lovelace, Countess")  # a draft, not committed
     old = shown_session(page)
     wait_until(lambda: mirrored_ids(page) == {old}, 15, "the mirror and the draft of the session")
+    wait_until(lambda: unsaved_cookie_session(page) == old, 15, "the draft in the unsaved-changes cookie")
 
     fresh = click_and_leave(page, "Log out", old)
     expect(widget(page, "name").locator("input")).to_have_value("")
     expect(widget(page, "bio").locator("textarea")).to_have_value("")
     wait_until(lambda: cookie_session(page) == fresh, 15, "the cookie of the new session")
     wait_until(lambda: old not in mirrored_ids(page), 15, "the ended session's mirror and drafts deleted")
+    wait_until(lambda: unsaved_cookie_session(page) != old, 15, "the ended session's unsaved-changes cookie")
 
     edit(page, "bio", "Someone else")  # the next person's edit is theirs alone
     reload_and_wait(page)
