@@ -69,38 +69,38 @@ def test_a_scrape_shows_the_apps_writes_its_live_session_and_a_restore_from_the_
     assert restores(metrics_port, "browser") == 0
 
 
+def edit_only_in_the_browser(page: Page, app: StreamlitServer, name: str) -> None:
+    """Commit ``name`` on a server whose write-behind window outlasts the test: the browser holds it."""
+    app.env["SESSION_GUARD_DEBOUNCE"] = "3600"
+    app.restart()
+    open_app(page, app)
+    commit_text(page, "name", name)
+    wait_for_mirror(page, lambda record: record.get("forms", {}).get("contact", {}).get("name") == name)
+
+
+def crash_and_reload(page: Page, app: StreamlitServer) -> None:
+    app.env["SESSION_GUARD_DEBOUNCE"] = "0.2"
+    app.restart(kill=True)
+    open_app(page, app)
+
+
 def test_a_crash_inside_the_write_window_shows_as_pending_then_as_a_restore_from_the_browser(
     stsg_page: Page, app: StreamlitServer, metrics_port: int
 ) -> None:
     """The unsaved-changes cookie brings the value back on the first run; the mirror, when the
     cookie is gone."""
-    app.env["SESSION_GUARD_DEBOUNCE"] = "3600"
-    app.restart()
-    open_app(stsg_page, app)
-    commit_text(stsg_page, "name", "Only in the browser")
-    wait_for_mirror(stsg_page, lambda record: record.get("forms", {}).get("contact", {}).get("name")
-                    == "Only in the browser")
+    edit_only_in_the_browser(stsg_page, app, "Only in the browser")
     assert scrape(metrics_port)["st_session_guard_writes_pending", ()] == 1
-
-    app.env["SESSION_GUARD_DEBOUNCE"] = "0.2"
-    app.restart(kill=True)
-    open_app(stsg_page, app)
+    crash_and_reload(stsg_page, app)
 
     expect(widget(stsg_page, "name").locator("input")).to_have_value("Only in the browser")
     wait_until(lambda: restores(metrics_port, "cookie") == 1, 15, "the restore from the cookie")
     assert restores(metrics_port, "browser") == 0
 
-    app.env["SESSION_GUARD_DEBOUNCE"] = "3600"
-    app.restart()
-    open_app(stsg_page, app)
-    commit_text(stsg_page, "name", "Only in the mirror")
-    wait_for_mirror(stsg_page, lambda record: record.get("forms", {}).get("contact", {}).get("name")
-                    == "Only in the mirror")
+    edit_only_in_the_browser(stsg_page, app, "Only in the mirror")
     stsg_page.goto("about:blank")  # so the old page does not reconnect to the next server first
     stsg_page.context.clear_cookies(name="stsg_unsaved")
-    app.env["SESSION_GUARD_DEBOUNCE"] = "0.2"
-    app.restart(kill=True)
-    open_app(stsg_page, app)
+    crash_and_reload(stsg_page, app)
 
     expect(widget(stsg_page, "name").locator("input")).to_have_value("Only in the mirror")
     wait_until(lambda: restores(metrics_port, "browser") == 1, 15, "the restore from the mirror")

@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from . import process_metrics
+from .process_metrics import RestoreSource
 from .protocol import ChangeMessage, DraftOut, Path, RestoreMessage
 from .session import Change, UserSession, next_revision
 
@@ -40,10 +41,13 @@ class Outcome:
     oldest: int | None = None
     """The oldest revision taken: the browser must be sent everything since, as it
     may hold an older value of a path it offered (a draft, say)."""
+    paths: set[Path] = field(default_factory=set)
+    """The paths taken."""
 
-    def took(self, revision: int) -> None:
+    def took(self, change: Change) -> None:
         self.applied += 1
-        self.oldest = revision if self.oldest is None else min(self.oldest, revision)
+        self.oldest = change.revision if self.oldest is None else min(self.oldest, change.revision)
+        self.paths.add(change.path)
 
 
 def apply_changes(
@@ -60,7 +64,7 @@ def apply_changes(
             continue
         try:
             if session.apply_change(change):
-                outcome.took(change.revision)
+                outcome.took(change)
         except (ValueError, KeyError, TypeError) as error:
             logger.warning("st-session-guard: dropped browser value for %s: %s", list(change.path), error)
             outcome.dropped += 1
@@ -77,28 +81,38 @@ def restore_from_browser(
     message: RestoreMessage,
     draft_paths: Mapping[str, Path],
     excluded: Collection[Path],
+    counted_as: RestoreSource | None = None,
 ) -> Outcome:
-    """Merge a ``restore`` message: mirrored changes, then drafts typed over their field as it still is."""
+    """Merge a ``restore`` message: mirrored changes, then drafts typed over their field as it still is.
+
+    Counted as a restore from the mirror and one from drafts, or (``counted_as``)
+    as one from where else the message came.
+    """
     merged = apply_changes(session, [as_change(change) for change in message["changes"]], excluded)
-    if merged.applied:
-        process_metrics.count_restore("browser")
+    changes_taken = merged.applied > 0
     drafts_taken = False
     for draft in message["drafts"]:
-        change = draft_as_change(session, draft, draft_paths)
+        change = _draft_as_change(session, draft, draft_paths)
         if change is None:
             merged.dropped += 1
             continue
         taken = apply_changes(session, [change], excluded)
         merged.dropped += taken.dropped
-        if taken.oldest is not None:
-            merged.took(taken.oldest)
+        if taken.applied:
+            merged.took(change)
             drafts_taken = True
+    if counted_as is not None:
+        if changes_taken or drafts_taken:
+            process_metrics.count_restore(counted_as)
+        return merged
+    if changes_taken:
+        process_metrics.count_restore("browser")
     if drafts_taken:
         process_metrics.count_restore("drafts")
     return merged
 
 
-def draft_as_change(session: UserSession, draft: DraftOut, draft_paths: Mapping[str, Path]) -> Change | None:
+def _draft_as_change(session: UserSession, draft: DraftOut, draft_paths: Mapping[str, Path]) -> Change | None:
     """Typing not yet committed, as a change at the server's next revision.
 
     Only if its field has not changed since the draft was typed over it

@@ -31,11 +31,10 @@ from typing import Any, Final
 
 import streamlit as st
 
-from . import process_metrics
 from .config import configured_limits, settings
 from .connection import Connection
 from .protocol import Limits, Path, RestoreMessage, UnsavedSpec, read_message
-from .reconcile import apply_changes, as_change, draft_as_change, draft_paths_of
+from .reconcile import apply_changes, draft_paths_of, restore_from_browser
 from .session import Change, UserSession, next_revision
 
 logger = logging.getLogger("st_session_guard")
@@ -94,25 +93,15 @@ def take_unsaved(connection: Connection, session: UserSession) -> None:
 
 
 def merge_unsaved(connection: Connection, session: UserSession, value: str) -> None:
-    """Merge a cookie value into ``session``: each path newest revision first, then typing not
-    yet committed over its field as it still is (``reconcile.draft_as_change``); note what it took."""
+    """Merge a cookie value into ``session`` as a restore message is merged; note what it took."""
     message = read_unsaved(value, session.session_id, configured_limits())
     if message is None:
         return
-    taken: set[Path] = set()
-    for change in message["changes"]:
-        applied = as_change(change)
-        if apply_changes(session, [applied], connection.excluded).applied:
-            taken.add(applied.path)
-    draft_paths = draft_paths_of(session)
-    for draft in message["drafts"]:  # after the changes: a draft counts only over its field as it is
-        typed = draft_as_change(session, draft, draft_paths)
-        if typed is not None and apply_changes(session, [typed], connection.excluded).applied:
-            taken.add(typed.path)
-    if taken:
-        connection.from_cookie = taken
-        process_metrics.count_restore("cookie")
-        logger.info("st-session-guard: took %d unsaved values from the browser's cookie", len(taken))
+    outcome = restore_from_browser(session, message, draft_paths_of(session), connection.excluded,
+                                   counted_as="cookie")
+    if outcome.paths:
+        connection.from_cookie = outcome.paths
+        logger.info("st-session-guard: took %d unsaved values from the browser's cookie", outcome.applied)
 
 
 def take_back(connection: Connection, session: UserSession, path: Path) -> None:

@@ -254,12 +254,7 @@ class WriteBehind:
             self._note_failure(None)
         else:
             self._note_success()
-        if ok:
-            written = {r.session_id: r.row["revision"] for r in live}
-            for entry, _ in taken:
-                revision = written.get(entry.session.session_id)
-                if revision is not None and revision > entry.session.stored_revision:
-                    entry.session.stored_revision = revision
+            self._note_stored(taken, live)
         with self._lock:
             for entry, version in taken:
                 done = entry.settle(version, written=ok, from_flusher=from_flusher,
@@ -268,6 +263,14 @@ class WriteBehind:
                     del self._pending[entry.session.session_id]
             self._cancellations.release(batch.generation)
         return ok
+
+    @staticmethod
+    def _note_stored(taken: Sequence[tuple[Pending, int]], written: list[SessionRecord]) -> None:
+        """Each written session's ``stored_revision``: what the browser need not keep unsaved."""
+        revisions = {r.session_id: r.row["revision"] for r in written}
+        for entry, _ in taken:
+            session = entry.session
+            session.stored_revision = max(session.stored_revision, revisions.get(session.session_id, 0))
 
     def _serialise(self, session: UserSession) -> SessionRecord | None:
         """The rows to write for ``session``; None (logged) when its state cannot be stored.

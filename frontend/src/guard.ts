@@ -171,10 +171,8 @@ export class Guard {
   /** Sessions that ended (logout, login, or ended elsewhere): never mirrored or named in the cookie again. */
   private readonly ended = new Set<string>();
   private cookieName: string | undefined;
-  /** The unsaved-changes cookie's name and lifetime, from the latest args that name it. */
-  private unsavedCookie: { name: string; maxAge: number } | undefined;
-  /** What the unsaved-changes cookie of the current session is kept from, between renders. */
-  private unsavedArgs: { unsaved: UnsavedArgs; limits: Limits } | undefined;
+  /** The unsaved-changes cookie as the latest args that name it describe it, with the bounds and lifetime. */
+  private unsaved: { spec: UnsavedArgs; limits: Limits; maxAge: number } | undefined;
   private writing: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: GuardDeps) {
@@ -242,7 +240,7 @@ export class Guard {
     const stale = this.ended.has(args.session_id);
     const follow = stale ? undefined : this.jarToFollow(args);
     if (args.unsaved !== null && args.cookie !== null) {
-      this.unsavedCookie = { name: args.unsaved.name, maxAge: args.cookie.max_age };
+      this.unsaved = { spec: args.unsaved, limits: args.limits, maxAge: args.cookie.max_age };
     }
     if (args.cookie !== null && !stale && follow === undefined) {
       this.cookieName = args.cookie.name;
@@ -468,7 +466,6 @@ export class Guard {
       // What the server sent is on the page now: stored at once, never left to a timer.
       if (this.storage !== "off") void this.write("strict");
     }
-    this.unsavedArgs = args.unsaved === null || args.cookie === null ? undefined : { unsaved: args.unsaved, limits: args.limits };
     this.keepUnsaved();
     for (const [cls, value] of this.unnamed) {
       const key = this.draftClasses.get(cls);
@@ -522,26 +519,26 @@ export class Guard {
    */
   private keepUnsaved(): void {
     const record = this.record;
-    const from = this.unsavedArgs;
+    const from = this.unsaved;
     if (record === undefined || from === undefined) return;
     const drafts = liveDrafts(this.drafts.values(), this.draftPaths, record);
-    const value = unsavedValue(record, from.unsaved, from.limits, drafts) ?? "";
+    const value = unsavedValue(record, from.spec, from.limits, drafts) ?? "";
     // One left by a session this browser has left behind goes too: nothing reads it.
-    if (value !== (this.deps.getCookie(from.unsaved.name) ?? "")) this.writeUnsaved(value);
+    if (value !== (this.deps.getCookie(from.spec.name) ?? "")) this.writeUnsaved(value);
   }
 
   /** Removes the unsaved-changes cookie if it belongs to one of `ids`. */
   private dropUnsaved(ids: readonly string[]): void {
-    const name = this.unsavedCookie?.name;
+    const name = this.unsaved?.spec.name;
     const current = name === undefined ? undefined : this.deps.getCookie(name);
     if (current !== undefined && ids.includes(unsavedSession(current))) this.writeUnsaved("");
   }
 
   /** Writes the unsaved-changes cookie; the empty value removes it. */
   private writeUnsaved(value: string): void {
-    const cookie = this.unsavedCookie;
+    const cookie = this.unsaved;
     if (cookie === undefined) return;
-    const line = cookieLine({ name: cookie.name, value, max_age: value === "" ? 0 : cookie.maxAge }, this.deps.secure);
+    const line = cookieLine({ name: cookie.spec.name, value, max_age: value === "" ? 0 : cookie.maxAge }, this.deps.secure);
     if (line !== undefined) this.deps.setCookie(line);
   }
 
