@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,11 @@ ENV: Final = {
     "debounce_delay": "SESSION_GUARD_DEBOUNCE",
     "secret": "SESSION_GUARD_SECRET",
     "max_session_bytes": "SESSION_GUARD_MAX_SESSION_BYTES",
+    "cookie_name": "SESSION_GUARD_COOKIE_NAME",
 }
+
+DEFAULT_COOKIE_NAME: Final = "stsg"
+_COOKIE_NAME: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def default_database_url() -> str:
@@ -40,7 +45,10 @@ class Settings:
     secrets: tuple[str, ...]
     """Keys for signing the session cookie, newest first: the first signs, all verify.
     Empty: one is generated and kept in a file of its own (see ``cookies``)."""
-    cookie_name: str = "stsg"
+    cookie_name: str = DEFAULT_COOKIE_NAME
+    """The signed session cookie's name; the unsaved-changes cookie is ``<name>_unsaved``.
+    A browser sends a host's cookies to all its ports and paths, so two apps on one host need
+    two names (docs/configuration.md)."""
     max_session_bytes: int = Limits.max_session_bytes
     """Bytes of user data one session may hold (see ``Limits.max_session_bytes``)."""
 
@@ -83,12 +91,20 @@ def resolve_settings(**overrides: Any) -> Settings:
         debounce_delay=_pick("debounce_delay", overrides, float, 2.0),
         secrets=_pick("secret", overrides, _secret_list, ()),
         max_session_bytes=_pick("max_session_bytes", overrides, _session_bytes, Limits.max_session_bytes),
+        cookie_name=_pick("cookie_name", overrides, _cookie_name, DEFAULT_COOKIE_NAME),
     )
 
 
 def _session_bytes(raw: Any) -> int:
     """A whole number of bytes, at least 1000 (``Limits.for_session_bytes`` says why)."""
     return Limits.for_session_bytes(int(raw)).max_session_bytes
+
+
+def _cookie_name(raw: Any) -> str:
+    """Letters, digits, ``_`` and ``-``, at most 64: a cookie name every browser and proxy takes."""
+    if not isinstance(raw, str) or not _COOKIE_NAME.fullmatch(raw):
+        raise ValueError("a cookie name is 1 to 64 letters, digits, '_' or '-'")
+    return raw
 
 
 def _secret_list(raw: Any) -> tuple[str, ...]:

@@ -100,7 +100,10 @@ def session_id_from_token(token: str | None) -> str | None:
     """The session id a cookie token vouches for; None (with a warning for a bad one) otherwise."""
     session_id = verify_token(token, signing_secrets(), settings().session_timeout)
     if token and session_id is None:
-        logger.warning("st-session-guard: refused a session cookie (forged, truncated or expired)")
+        logger.warning(
+            "st-session-guard: refused a session cookie (forged, truncated or expired, or another"
+            " app's on this host: give each app its own SESSION_GUARD_COOKIE_NAME)"
+        )
     return session_id
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from st_session_guard import cookies
+from st_session_guard import cookies, unsaved_cookie
 from st_session_guard.config import resolve_settings, settings
 from st_session_guard.connection import CONNECTION_KEY, Connection
 from st_session_guard.database import configure_database
@@ -42,6 +42,31 @@ def test_secrets_come_as_a_comma_separated_list_or_a_list_newest_first(
     assert resolve_settings(secret=["a", "b"]).secrets == ("a", "b")
     monkeypatch.setenv("SESSION_GUARD_SECRET", "")
     assert resolve_settings().secrets == ()
+
+
+def test_the_cookie_name_is_a_setting_and_a_bad_one_is_refused_aloud(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("SESSION_GUARD_COOKIE_NAME", raising=False)
+    assert resolve_settings().cookie_name == "stsg"
+    monkeypatch.setenv("SESSION_GUARD_COOKIE_NAME", "sales_app-1")
+    assert resolve_settings().cookie_name == "sales_app-1"
+    assert resolve_settings(cookie_name="support").cookie_name == "support"
+    for bad in ("two words", "semi;colon", "x" * 65):
+        monkeypatch.setenv("SESSION_GUARD_COOKIE_NAME", bad)
+        with caplog.at_level(logging.WARNING, logger="st_session_guard"):
+            assert resolve_settings().cookie_name == "stsg"
+        assert "SESSION_GUARD_COOKIE_NAME" in caplog.text
+        caplog.clear()
+    with pytest.raises(ValueError, match="cookie name"):
+        resolve_settings(cookie_name="a=b")
+
+
+def test_both_cookies_take_the_configured_name(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SESSION_GUARD_COOKIE_NAME", "sales")
+    settings.cache_clear()
+    assert cookies.session_cookie(new_session_id())["name"] == "sales"
+    assert unsaved_cookie.unsaved_spec(0)["name"] == "sales_unsaved"
 
 
 def test_the_generated_key_is_kept_private_and_outlives_the_database_file(workdir: Path) -> None:
