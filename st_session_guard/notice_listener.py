@@ -21,7 +21,7 @@ from typing import Any, Final, Protocol
 from .database import DatabaseManager, describe_error
 from .live_sessions import LiveSessions
 from .notice_poller import POLL_SECONDS as SQLITE_POLL_SECONDS
-from .notice_poller import NoticeReader
+from .notice_poller import NoDatabaseFile, NoticeReader
 from .notices import CHANNEL_SQL, Notice, read_notice
 from .persistence import SessionPersistenceEngine
 
@@ -68,10 +68,15 @@ class Listener:
 
     def _run(self) -> None:
         delay = self._retry_initial
-        connected_before = failed = False
+        connected_before = failed = waited = False
         while not self._stop.is_set():
             try:
                 connection = self.open()
+            except NoDatabaseFile:  # not an outage, no warning: a new app's file comes with its first write
+                waited = True
+                self._stop.wait(delay)
+                delay = min(delay * 2, self._retry_max)
+                continue
             except Exception as error:  # noqa: BLE001 - any failure to connect is retried alike
                 if not failed:
                     logger.warning("st-session-guard: cannot listen for other servers' session "
@@ -83,8 +88,11 @@ class Listener:
             if failed or connected_before:
                 logger.warning("st-session-guard: listening for other servers' session changes "
                                "again; every live session is re-read on its next run")
+            if failed or connected_before or waited:
+                # what was written before this connection opened, since the file was made or
+                # while the connection was down, was told to no one here
                 self._on_missed()
-            connected_before, failed, delay = True, False, self._retry_initial
+            connected_before, failed, waited, delay = True, False, False, self._retry_initial
             self.listening.set()
             try:
                 self._receive(connection)

@@ -22,6 +22,10 @@ _AFTER: Final = f"SELECT seq, payload FROM {notices.name} WHERE seq > ? ORDER BY
 _NEWEST: Final = f"SELECT coalesce(max(seq), 0) FROM {notices.name}"
 
 
+class NoDatabaseFile(FileNotFoundError):
+    """The SQLite file is not there yet: a new app's file comes with its first write."""
+
+
 class NoticeReader:
     """One connection to ``db``'s file that reads the notices committed since it last looked.
 
@@ -35,7 +39,7 @@ class NoticeReader:
         self._db = db
         self._file = db.file_identity()
         if db.file is not None and self._file is None:  # connecting would make an empty file
-            raise FileNotFoundError(f"{db.file}: no database file (yet)")
+            raise NoDatabaseFile(f"{db.file}: no database file (yet)")
         cargs, cparams = db.engine.dialect.create_connect_args(db.engine.url)
         options: dict[str, Any] = {**cparams, "timeout": db.busy_timeout, "isolation_level": None}
         self._connection: sqlite3.Connection = db.engine.dialect.loaded_dbapi.connect(*cargs, **options)

@@ -9,6 +9,7 @@ notices carry another origin, as another process's would.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -260,3 +261,29 @@ def test_a_page_load_merges_the_stored_copy_into_the_live_session_keeping_its_ne
 
     assert again is on_b
     assert (value(on_b), value(on_b, "y")) == ("x from A", "y from B")
+
+
+@ON_SQLITE
+def test_a_new_apps_database_file_is_waited_for_without_a_warning_and_heard_once_made(
+    database_url: str, make_engine: Callable[..., SessionPersistenceEngine],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    a, b = make_engine(debounce_delay=3600), make_engine(debounce_delay=3600)
+    assert not Path(make_url(database_url).database or "").exists()
+    live = LiveSessions()
+    on_b = UserSession("ada")
+    live.put(on_b)
+    with caplog.at_level(logging.WARNING, logger="st_session_guard"):
+        hearing = Poller(b.db, *notice_handlers(b, live), retry_initial=0.05).start()
+        try:
+            on_a = UserSession("ada", session_id=on_b.session_id)
+            assert a.persist_session(on_a, immediate=True)  # the first write makes the file
+            wait_until(hearing.listening.is_set, what="B listening once the file is there")
+            # what A wrote before B could listen is read again, as after any gap
+            wait_until(lambda: live.take_stale(on_b.session_id), what="B to re-read its sessions")
+            on_a.update_form_data("f", "x", "heard")
+            assert a.persist_session(on_a, immediate=True)
+            wait_until(lambda: live.take_stale(on_b.session_id), what="A's notice")
+        finally:
+            hearing.stop()
+    assert caplog.records == []
