@@ -20,10 +20,12 @@ POLL_SECONDS: Final = 0.1
 
 _AFTER: Final = f"SELECT seq, payload FROM {notices.name} WHERE seq > ? ORDER BY seq"
 _NEWEST: Final = f"SELECT coalesce(max(seq), 0) FROM {notices.name}"
+_HAS_TABLE: Final = f"SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '{notices.name}'"
 
 
 class NoDatabaseFile(FileNotFoundError):
-    """The SQLite file is not there yet: a new app's file comes with its first write."""
+    """The SQLite file, or its notice table, is not there yet: a new app's file comes with its
+    first write, which makes the tables a moment after the empty file."""
 
 
 class NoticeReader:
@@ -31,8 +33,9 @@ class NoticeReader:
 
     It starts after the newest notice stored when it opens: a process reads a
     session it takes up after that, so nothing older concerns it. Opening
-    fails while the file lacks the notice table (``DatabaseManager.ensure_schema``
-    makes it, in a file an older release made too).
+    raises ``NoDatabaseFile`` while the file or its notice table is missing
+    (``DatabaseManager.ensure_schema`` makes both, in a file an older release
+    made too).
     """
 
     def __init__(self, db: DatabaseManager) -> None:
@@ -44,9 +47,11 @@ class NoticeReader:
         options: dict[str, Any] = {**cparams, "timeout": db.busy_timeout, "isolation_level": None}
         self._connection: sqlite3.Connection = db.engine.dialect.loaded_dbapi.connect(*cargs, **options)
         try:
+            if self._connection.execute(_HAS_TABLE).fetchone() is None:
+                raise NoDatabaseFile(f"{db.file}: no {notices.name} table (yet)")
             self._version = self._data_version()
             self._seen: int = self._connection.execute(_NEWEST).fetchone()[0]
-        except sqlite3.Error:
+        except (sqlite3.Error, NoDatabaseFile):
             self._connection.close()
             raise
 
@@ -78,4 +83,4 @@ class NoticeReader:
         self._connection.close()
 
 
-__all__ = ["POLL_SECONDS", "NoticeReader"]
+__all__ = ["POLL_SECONDS", "NoDatabaseFile", "NoticeReader"]

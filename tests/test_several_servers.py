@@ -24,6 +24,7 @@ from st_session_guard.database import DatabaseManager, configure_database
 from st_session_guard.live_sessions import LiveSessions
 from st_session_guard.manager import _open_session, catch_up, current_session
 from st_session_guard.notice_listener import Poller, notice_handlers
+from st_session_guard.notice_poller import NoDatabaseFile, NoticeReader
 from st_session_guard.notices import KEPT_NOTICES, announce
 from st_session_guard.persistence import SessionPersistenceEngine
 from st_session_guard.session import UserSession
@@ -264,12 +265,17 @@ def test_a_page_load_merges_the_stored_copy_into_the_live_session_keeping_its_ne
 
 
 @ON_SQLITE
+@pytest.mark.parametrize("found", ["no file", "an empty file"])  # the first write makes one, then the other
 def test_a_new_apps_database_file_is_waited_for_without_a_warning_and_heard_once_made(
     database_url: str, make_engine: Callable[..., SessionPersistenceEngine],
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, found: str,
 ) -> None:
     a, b = make_engine(debounce_delay=3600), make_engine(debounce_delay=3600)
-    assert not Path(make_url(database_url).database or "").exists()
+    file = Path(make_url(database_url).database or "")
+    assert not file.exists()
+    if found == "an empty file":  # as between the first write's connect and its schema
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.touch()
     live = LiveSessions()
     on_b = UserSession("ada")
     live.put(on_b)
@@ -287,3 +293,19 @@ def test_a_new_apps_database_file_is_waited_for_without_a_warning_and_heard_once
         finally:
             hearing.stop()
     assert caplog.records == []
+
+
+@ON_SQLITE
+def test_a_reader_of_a_file_without_its_notice_table_yet_waits_like_one_of_no_file(
+    database_url: str, make_db: Callable[..., DatabaseManager],
+) -> None:
+    file = Path(make_url(database_url).database or "")
+    db = make_db()
+    with pytest.raises(NoDatabaseFile, match="no database file"):
+        NoticeReader(db)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.touch()  # made by a first write's connect, before its schema
+    with pytest.raises(NoDatabaseFile, match="no stsg_notices table"):
+        NoticeReader(db)
+    db.ensure_schema()
+    NoticeReader(db).close()
