@@ -53,7 +53,12 @@ CASES = {  # guarded app, plain app, sessions opening at once
     "1 MB session": (APPS / "megabyte_guarded.py", APPS / "megabyte_plain.py", 1),
 }
 WARM_UP = 5
-STREAMLIT_ENV = {"STREAMLIT_RUNNER_POST_SCRIPT_GC": "false", "SESSION_GUARD_SECRET": "bench-secret"}
+STREAMLIT_ENV = {
+    "STREAMLIT_RUNNER_POST_SCRIPT_GC": "false",
+    "SESSION_GUARD_SECRET": "bench-secret",
+    # the megabyte and its path are past the default limit (1,000,000 bytes), which refuses them
+    "SESSION_GUARD_MAX_SESSION_BYTES": "2000000",
+}
 
 
 def rss_bytes(pid: int) -> int:

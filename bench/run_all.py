@@ -63,6 +63,7 @@ def main() -> None:
         f"{time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
     say(f"# {machine()}")
     started = time.monotonic()
+    failed: list[str] = []
     for script, *rest in FULL:
         if args.only and script not in args.only:
             continue
@@ -80,6 +81,7 @@ def main() -> None:
                 continue
             say(line.rstrip("\n"))
         if process.wait():
+            failed.append(script)
             say(f"!! {script} exited with {process.returncode}")
         say(f"   ({time.monotonic() - began:.0f} s)")
     say(f"\n# all done in {(time.monotonic() - started) / 60:.1f} min")
@@ -90,7 +92,11 @@ def main() -> None:
         row = json.loads(line)
         state = {True: "met", False: "MISSED", None: "reported"}[row["met"]]
         say(f"| {row['name']} | {row['figure']} | {row['baseline']} | {row['ratio']} | {row['target']} | {state} |")
+    if failed:  # a benchmark that broke prints no row: say so where a script or CI sees it
+        say(f"\n!! failed, their rows missing: {', '.join(failed)}")
     log.close()
+    if failed:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

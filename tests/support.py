@@ -69,15 +69,17 @@ class PostgresSchemas:
         except Exception as error:  # noqa: BLE001 - any failure means: no server to test against
             pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {error}")
         schemas = cls(engine, f"{name}_{secrets.token_hex(4)}")
-        yield schemas
-        with engine.connect() as connection:
-            leftovers = connection.execute(
-                text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :prefix"),
-                {"prefix": f"{schemas.prefix}%"},
-            ).scalars().all()
-            for schema in leftovers:
-                connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        engine.dispose()
+        try:
+            yield schemas
+        finally:  # a benchmark that failed leaves its schemas too
+            with engine.connect() as connection:
+                leftovers = connection.execute(
+                    text("SELECT nspname FROM pg_namespace WHERE nspname LIKE :prefix"),
+                    {"prefix": f"{schemas.prefix}%"},
+                ).scalars().all()
+                for schema in leftovers:
+                    connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            engine.dispose()
 
     @contextlib.contextmanager
     def schema(self) -> Iterator[str]:
