@@ -21,8 +21,15 @@ a write of one statement per row crawls there; the engine sends a statement
 per table and batch. Its baseline is the raw driver's executemany beside the
 same kind of thread (on fewer rows: it is that slow).
 
+PostgreSQL compresses a stored state of more than about 2 KB, with the
+server's default method (pglz unless ``default_toast_compression`` says
+otherwise); ``--compression lz4`` sets the state column to lz4 (PostgreSQL
+14 and later, docs/deployment.md) on both sides, engine and driver alike,
+and the report gives the stored size of a state either way.
+
     python bench/upsert_throughput.py                 # SQLite and PostgreSQL
     python bench/upsert_throughput.py --no-postgres
+    python bench/upsert_throughput.py --compression lz4
 """
 
 from __future__ import annotations
@@ -250,29 +257,37 @@ def report(database: str, driver: str, rates: dict[str, float], floor: float | N
                 f"{driver} {theirs:,.0f}/s", f"{rate / theirs:.2f}x the driver", target, met)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sessions", type=int, default=10_000)
-    parser.add_argument("--size", type=int, default=5000, help="bytes of state per session")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--no-postgres", action="store_true")
-    args = parser.parse_args()
-    header(f"batched upserts: {args.sessions} sessions of ~{args.size} B, {args.rounds} rounds")
-    templates = make_templates(args.size)
-
+def sqlite_rows(rounds: int, count: int, templates: list[dict[str, Any]]) -> None:
     with tempfile.TemporaryDirectory(prefix="stsg-bench-") as tmp:
         def fresh_sqlite(name: str) -> tuple[str, Callable[[list[tuple[Any, ...]]], float]]:
             path = Path(tmp) / f"{name}.db"
             create_schema(f"sqlite:///{path}")
             return f"sqlite:///{path}", lambda rows: raw_sqlite_rate(path, rows)
 
-        rates = compare("sqlite", args.rounds, args.sessions, templates, fresh_sqlite)
-        idle, busy, theirs = compare_busy(args.rounds, args.sessions, templates, Path(tmp))
+        rates = compare("sqlite", rounds, count, templates, fresh_sqlite)
+        idle, busy, theirs = compare_busy(rounds, count, templates, Path(tmp))
     report("SQLite", "raw sqlite3 executemany", rates, floor=10_000, ratio=0.6)
     verdict("batched upserts of 5 KB sessions, SQLite, beside a thread running Python",
             f"{busy:,.0f} sessions/s ({busy / idle:.2f}x the engine idle)",
             f"raw sqlite3 executemany beside such a thread {theirs:,.0f}/s",
             f"{busy / theirs:,.0f}x the driver", "report", None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=10_000)
+    parser.add_argument("--size", type=int, default=5000, help="bytes of state per session")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--compression", choices=("default", "pglz", "lz4"), default="default",
+                        help="PostgreSQL: how the state column is compressed (default: the server's)")
+    parser.add_argument("--no-sqlite", action="store_true")
+    args = parser.parse_args()
+    header(f"batched upserts: {args.sessions} sessions of ~{args.size} B, {args.rounds} rounds")
+    templates = make_templates(args.size)
+
+    if not args.no_sqlite:
+        sqlite_rows(args.rounds, args.sessions, templates)
 
     if args.no_postgres:
         return
@@ -287,16 +302,28 @@ def main() -> None:
             url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
             url_text = url.render_as_string(hide_password=False)
             create_schema(url_text)
+            if args.compression != "default":
+                with admin.connect() as connection:
+                    connection.execute(text(f'ALTER TABLE "{schema}".stsg_sessions ALTER COLUMN state'
+                                            f" SET COMPRESSION {args.compression}"))
             dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
             return url_text, lambda rows: raw_postgres_rate(dsn, rows)
 
         rates = compare("postgres", args.rounds, args.sessions, templates, fresh_postgres)
+        with admin.connect() as connection:  # the first round's engine schema, merged rows in it
+            stored_size = connection.execute(text(
+                f'SELECT avg(pg_column_size(state)), avg(octet_length(state::text)) FROM "{made[0]}".stsg_sessions'
+            )).one()
     finally:
         with admin.connect() as connection:
             for schema in made:
                 connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
-    report("PostgreSQL", "raw psycopg executemany", rates, floor=None, ratio=0.5)
+    database = "PostgreSQL" if args.compression == "default" else f"PostgreSQL ({args.compression})"
+    report(database, "raw psycopg executemany", rates, floor=None, ratio=0.5)
+    verdict(f"stored size of a session's state, {database}", f"{stored_size[0]:,.0f} bytes",
+            f"its JSON text {stored_size[1]:,.0f} bytes", f"{stored_size[0] / stored_size[1]:.2f}x",
+            "report", None)
 
 
 if __name__ == "__main__":

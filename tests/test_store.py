@@ -16,7 +16,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert, update
 from sqlalchemy import text as sa_text
-from support import age, child_rows, count_rows, driver_steps, rich_session, stored
+from support import (
+    PostgresSchemas,
+    age,
+    child_rows,
+    count_rows,
+    driver_steps,
+    rich_session,
+    stored,
+)
 
 from st_session_guard.clock import utcnow
 from st_session_guard.database import DatabaseManager
@@ -267,6 +275,44 @@ def test_a_stored_state_a_merge_cannot_read_is_replaced_by_the_write(
 
     put(SessionStore(make_db(), TIMEOUT), session)
     assert stored(store.db, session.session_id).state == session.to_dict()
+
+
+LZ4 = "ALTER TABLE stsg_sessions ALTER COLUMN state SET COMPRESSION lz4"
+"""docs/deployment.md's statement for faster writes on PostgreSQL 14 and later."""
+
+
+@pytest.mark.postgres
+def test_states_compressed_with_lz4_as_the_deployment_guide_sets_them_are_merged_and_recovered(
+    postgres_schemas: PostgresSchemas,
+) -> None:
+    with postgres_schemas.schema() as url:
+        made = [DatabaseManager(url, connect_timeout=2) for _ in range(3)]
+        try:
+            ours, another, reader = (SessionStore(db, TIMEOUT) for db in made)
+            ours.db.ensure_schema()
+            with ours.db.write() as connection:
+                connection.execute(sa_text(LZ4))
+            session = rich_session()
+            session.update_form_data("contact", "bio", "Notes on the Analytical Engine. " * 200)
+            copy = UserSession.from_dict(session.to_dict())  # what another server holds
+            put(ours, session)
+            session.update_form_data("contact", "name", "Ada King")
+            put(ours, session)
+            copy.update_form_data("contact", "phone", "456")
+
+            put(another, copy)  # it never wrote this row: it reads the stored state and merges
+            with reader.db.read() as connection:
+                kept_as = connection.execute(sa_text(
+                    "SELECT pg_column_compression(state) FROM stsg_sessions")).scalar_one()
+            recovered = reader.recover(session.session_id, utcnow())
+        finally:
+            for db in made:
+                db.dispose()
+    assert kept_as == "lz4"
+    assert recovered is not None
+    data = recovered.get_form_state("contact").data
+    assert (data["name"], data["phone"]) == ("Ada King", "456")
+    assert data["bio"] == "Notes on the Analytical Engine. " * 200
 
 
 def test_a_batch_costs_the_driver_a_few_statements_however_many_sessions_it_holds(
